@@ -1,0 +1,91 @@
+"""The course's three models, sized for a laptop CPU.
+
+All three are plain `nn.Sequential` chains (Conv/Linear, BatchNorm, ReLU, pooling, Flatten), which is
+what lets `course.pruning` remove units by surgery without a graph tracer.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["LeNet300100", "LeNet5", "VGGSmall", "build_model", "MODELS"]
+
+
+class LeNet300100(nn.Sequential):
+    """LeNet-300-100 (LeCun et al. 1998): a 784-300-100-10 MLP, 266,610 parameters."""
+
+    def __init__(self, in_shape: tuple[int, int, int] = (1, 28, 28), num_classes: int = 10):
+        c, h, w = in_shape
+        super().__init__()
+        self.flatten = nn.Flatten()              # (N, C, H, W) -> (N, C*H*W)
+        self.fc1 = nn.Linear(c * h * w, 300)
+        self.relu1 = nn.ReLU()
+        self.fc2 = nn.Linear(300, 100)
+        self.relu2 = nn.ReLU()
+        self.fc3 = nn.Linear(100, num_classes)
+        self.in_shape = tuple(in_shape)
+
+
+class LeNet5(nn.Sequential):
+    """LeNet-5 (LeCun et al. 1998): two 5x5 convolutions and three fully connected layers."""
+
+    def __init__(self, in_shape: tuple[int, int, int] = (1, 28, 28), num_classes: int = 10):
+        c, h, w = in_shape
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, 6, 5, padding=2)   # (N, 6, H, W)
+        self.relu1 = nn.ReLU()
+        self.pool1 = nn.MaxPool2d(2)                 # (N, 6, H/2, W/2)
+        self.conv2 = nn.Conv2d(6, 16, 5)             # (N, 16, H/2-4, W/2-4)
+        self.relu2 = nn.ReLU()
+        self.pool2 = nn.MaxPool2d(2)                 # (N, 16, H', W')
+        self.flatten = nn.Flatten()
+        hh, ww = (h // 2 - 4) // 2, (w // 2 - 4) // 2
+        self.fc1 = nn.Linear(16 * hh * ww, 120)
+        self.relu3 = nn.ReLU()
+        self.fc2 = nn.Linear(120, 84)
+        self.relu4 = nn.ReLU()
+        self.fc3 = nn.Linear(84, num_classes)
+        self.in_shape = tuple(in_shape)
+
+
+class VGGSmall(nn.Sequential):
+    """A small VGG-style CNN with BatchNorm: three blocks of two 3x3 convs, for CIFAR-10 (3x32x32) or 1x28x28.
+
+    `widths` are the channels of the three blocks. The head pools to 2x2, so the Flatten -> Linear
+    boundary carries 4 inputs per channel (the case structured surgery must get right).
+    """
+
+    def __init__(
+        self,
+        in_shape: tuple[int, int, int] = (3, 32, 32),
+        num_classes: int = 10,
+        widths: tuple[int, int, int] = (16, 32, 64),
+        hidden: int = 128,
+    ):
+        super().__init__()
+        c_in = in_shape[0]
+        i = 0
+        for block, width in enumerate(widths, start=1):
+            for _ in range(2):
+                i += 1
+                self.add_module(f"conv{i}", nn.Conv2d(c_in, width, 3, padding=1, bias=False))
+                self.add_module(f"bn{i}", nn.BatchNorm2d(width))
+                self.add_module(f"relu{i}", nn.ReLU())
+                c_in = width
+            self.add_module(f"pool{block}", nn.MaxPool2d(2))   # H -> H // 2
+        self.add_module("avgpool", nn.AdaptiveAvgPool2d(2))    # (N, C, 2, 2) for 28x28 and 32x32 alike
+        self.add_module("flatten", nn.Flatten())               # (N, C*4)
+        self.add_module("fc1", nn.Linear(c_in * 4, hidden))
+        self.add_module("relu_fc", nn.ReLU())
+        self.add_module("fc2", nn.Linear(hidden, num_classes))
+        self.in_shape = tuple(in_shape)
+
+
+MODELS = {"lenet300": LeNet300100, "lenet5": LeNet5, "vgg": VGGSmall}
+
+
+def build_model(name: str, in_shape: tuple[int, int, int] = (1, 28, 28), num_classes: int = 10) -> nn.Module:
+    """Build a fresh model by name (`"lenet300"`, `"lenet5"` or `"vgg"`) for inputs of `in_shape`."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    return MODELS[name](in_shape=tuple(in_shape), num_classes=num_classes)
