@@ -89,3 +89,56 @@ def build_model(name: str, in_shape: tuple[int, int, int] = (1, 28, 28), num_cla
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
     return MODELS[name](in_shape=tuple(in_shape), num_classes=num_classes)
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block (He et al. 2016): relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)  # (N, c_out, H/s, W/s)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.relu2 = nn.ReLU()
+        # The residual add couples the output channels of conv2 and the shortcut: they must be pruned together.
+        self.shortcut = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(
+            nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu1(self.bn1(self.conv1(x)))
+        return self.relu2(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class TinyResNet(nn.Module):
+    """A CPU-sized ResNet: a 3x3 stem and three BasicBlocks (the last two halve H and W), then pool and a Linear.
+
+    Not a `nn.Sequential` chain: the residual adds couple channels across layers, so structured pruning of it
+    goes through `course.pruning.prune_with_torch_pruning` (a dependency graph), not through chain surgery.
+    """
+
+    def __init__(
+        self,
+        in_shape: tuple[int, int, int] = (3, 32, 32),
+        num_classes: int = 10,
+        widths: tuple[int, int, int] = (16, 32, 64),
+    ):
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_shape[0], widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU())
+        self.block1 = BasicBlock(widths[0], widths[0])               # (N, w0, H, W)
+        self.block2 = BasicBlock(widths[0], widths[1], stride=2)     # (N, w1, H/2, W/2)
+        self.block3 = BasicBlock(widths[1], widths[2], stride=2)     # (N, w2, H/4, W/4)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()                                   # (N, w2)
+        self.fc = nn.Linear(widths[2], num_classes)
+        self.in_shape = tuple(in_shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.block3(self.block2(self.block1(self.stem(x))))
+        return self.fc(self.flatten(self.pool(x)))
+
+
+MODELS["resnet"] = TinyResNet
+__all__ += ["BasicBlock", "TinyResNet"]
