@@ -1,0 +1,131 @@
+"""Criteria: each score matches its stated formula, and gradient criteria leave the model untouched."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from course.pruning.criteria import CRITERIA, score
+
+
+def net(seed: int = 0) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Linear(5, 3))
+
+
+def batches(n: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(10, 6, generator=g), torch.randint(0, 3, (10,), generator=g)) for _ in range(n)]
+
+
+def mean_grads(model: nn.Module, data, loss_fn=nn.functional.cross_entropy) -> dict[str, torch.Tensor]:
+    """Reference: gradient of the mean loss over `data`, by plain autograd on a copy in train mode."""
+    import copy
+    work = copy.deepcopy(model).train()
+    loss = sum(loss_fn(work(X), y) for X, y in data) / len(data)
+    loss.backward()
+    return {"0": work[0].weight.grad, "3": work[3].weight.grad}
+
+
+def test_registry_names():
+    assert sorted(CRITERIA) == ["gradient", "magnitude", "random", "snip", "taylor"]
+
+
+def test_magnitude_is_abs_weight():
+    model = net()
+    s = score(model, "magnitude")
+    assert set(s) == {"0", "3"}
+    assert torch.equal(s["0"], model[0].weight.abs()) and torch.equal(s["3"], model[3].weight.abs())
+
+
+def test_random_is_seeded_uniform_and_ignores_weights():
+    a, b = score(net(0), "random", seed=3), score(net(1), "random", seed=3)
+    c = score(net(0), "random", seed=4)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["0"], c["0"])
+    assert all(((v >= 0) & (v < 1)).all() for v in a.values())
+
+
+def test_gradient_is_abs_of_mean_gradient_over_num_batches():
+    model, data = net(), batches(3)
+    s = score(model, "gradient", data, num_batches=2)                          # third batch ignored
+    ref = mean_grads(model, data[:2])
+    for k in s:
+        torch.testing.assert_close(s[k], ref[k].abs())
+    assert not torch.allclose(s["0"], mean_grads(model, data)["0"].abs())
+
+
+def test_taylor_is_abs_weight_times_gradient():
+    model, data = net(), batches(2)
+    s = score(model, "taylor", data)
+    ref = mean_grads(model, data)
+    torch.testing.assert_close(s["0"], (model[0].weight * ref["0"]).abs())
+    torch.testing.assert_close(s["3"], (model[3].weight * ref["3"]).abs())
+
+
+def test_snip_is_taylor_normalised_to_sum_one():
+    model, data = net(), batches(1)
+    snip, taylor = score(model, "snip", data), score(model, "taylor", data)
+    total = sum(v.sum() for v in taylor.values())
+    assert torch.isclose(sum(v.sum() for v in snip.values()), torch.tensor(1.0))
+    for k in snip:
+        torch.testing.assert_close(snip[k], taylor[k] / total)
+
+
+def test_taylor_predicts_the_loss_change_of_removing_a_small_weight():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 3)).double()                          # float64: ΔL is tiny
+    with torch.no_grad():
+        model[0].weight.mul_(1e-3)               # small weights: the first-order term dominates
+    X, y = batches(1)[0]
+    X = X.double()
+    s = score(model, "taylor", (X, y))["0"]
+    base = nn.functional.cross_entropy(model(X), y)
+    for i, j in [(0, 0), (1, 4), (2, 5)]:
+        with torch.no_grad():
+            w = model[0].weight[i, j].item()
+            model[0].weight[i, j] = 0.0
+            delta = (nn.functional.cross_entropy(model(X), y) - base).abs()
+            model[0].weight[i, j] = w
+        torch.testing.assert_close(s[i, j], delta, rtol=1e-2, atol=0.0)
+
+
+def test_custom_loss_fn_is_used():
+    model, data = net(), [(X, torch.nn.functional.one_hot(y, 3).float()) for X, y in batches(1)]
+    s = score(model, "gradient", data, loss_fn=nn.MSELoss())
+    ref = mean_grads(model, data, nn.functional.mse_loss)
+    torch.testing.assert_close(s["0"], ref["0"].abs())
+
+
+@pytest.mark.parametrize("criterion", sorted(CRITERIA))
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_scoring_leaves_weights_grads_statistics_and_mode_alone(criterion, mode):
+    model = net()
+    model.train(mode == "train")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    score(model, criterion, batches(2))
+    assert model.training == (mode == "train")
+    assert all(p.grad is None for p in model.parameters())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_scoring_preserves_existing_grads():
+    model = net()
+    X, y = batches(1)[0]
+    nn.functional.cross_entropy(model.train()(X), y).backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    score(model, "taylor", batches(1, seed=5))
+    assert all(torch.equal(g, p.grad) for g, p in zip(grads, model.parameters()))
+
+
+def test_bad_inputs_are_refused_with_the_choices():
+    with pytest.raises(ValueError, match="choose one of .*magnitude"):
+        score(net(), "l2")
+    with pytest.raises(ValueError, match="pass data="):
+        score(net(), "snip")
+    with pytest.raises(ValueError, match="num_batches"):
+        score(net(), "gradient", batches(1), num_batches=0)
+    with pytest.raises(ValueError, match="no batches"):
+        score(net(), "gradient", [])
+    with pytest.raises(ValueError, match="no prunable layers"):
+        score(nn.Sequential(nn.ReLU()), "magnitude")
