@@ -11,3 +11,6 @@ from course.pruning.schedules import (
     cubic_sparsity, finetuner, gradual_pruning, iterative_pruning, lottery_ticket, one_shot,
 )
 from course.pruning.sparse import SparseLinear, to_sparse_csr
+from course.pruning.structured import mask_structured, prune_structured, structured_masks, unit_scores
+from course.pruning.surgery import UnsupportedModelError, chain_links, remove_units, zero_units
+from course.pruning.torch_pruning_interop import DependencyGroup, dependency_groups, prune_with_torch_pruning
