@@ -103,8 +103,8 @@ def test_one_shot_prunes_then_finetunes_a_copy():
     model = mlp()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     plain = one_shot(model, 0.75, scope="global")
-    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(),
-                                                  prune_unstructured(model, 0.75, scope="global").state_dict().values()))
+    reference = prune_unstructured(model, 0.75, scope="global").state_dict()
+    assert all(torch.equal(v, reference[k]) for k, v in plain.state_dict().items())
     tuned = one_shot(model, 0.75, finetune=sgd_finetune(), scope="global")
     assert same_state(model, before)
     assert pruned_are_zero(tuned)
@@ -233,3 +233,22 @@ def test_lottery_ticket_late_rewinding_and_reinit_control():
 def test_lottery_validation(kw, match):
     with pytest.raises(ValueError, match=match):
         lottery_ticket(mlp(), sgd_finetune(), **kw)
+
+
+def test_finetuner_drives_course_train():
+    from course.pruning.schedules import finetuner
+
+    model = mlp()
+    tune = finetuner(loader(4), epochs=1, lr=0.05, device="cpu", progress=False)
+    out, history = iterative_pruning(model, 0.8, steps=2, finetune=tune)
+    for row in layer_sparsity(out):
+        assert row.zeros == round(0.8 * row.weights)
+    assert pruned_are_zero(out)
+    assert not torch.equal(out[4].bias, model[4].bias)                        # course.train.train ran
+
+
+def test_gradual_pruning_with_a_gradient_criterion_scores_on_the_training_data():
+    out, history = gradual_pruning(mlp(), 0.6, loader(4), epochs=1, end_step=3, frequency=1, progress=False,
+                                   criterion="taylor", scope="global", num_batches=1)
+    total = layer_sparsity(out).overall
+    assert total.zeros == round(0.6 * total.weights)

@@ -70,7 +70,8 @@ def test_global_is_exact_overall(sparsity, seed):
 def test_magnitude_masks_are_nested(s1, s2, scope):
     lo, hi = sorted((s1, s2))
     model = mlp(3)
-    m_lo, m_hi = get_masks(prune_unstructured(model, lo, scope=scope)), get_masks(prune_unstructured(model, hi, scope=scope))
+    m_lo = get_masks(prune_unstructured(model, lo, scope=scope))
+    m_hi = get_masks(prune_unstructured(model, hi, scope=scope))
     for name in m_lo:
         assert not (m_hi[name] & ~m_lo[name]).any(), "a weight kept at higher sparsity was pruned at lower"
 

@@ -84,13 +84,13 @@ def gradient(model: nn.Module, layers: Layers, *, data: Any = None, **kw: Any) -
 
 
 def taylor(model: nn.Module, layers: Layers, *, data: Any = None, **kw: Any) -> Scores:
-    """Taylor: score = |w·g| ≈ |L(w) − L(w with this weight set to 0)|, first order (Molchanov et al. 2017, 2019)."""
+    """Taylor: score = |w·g| ≈ |L(w) − L(w with this weight zeroed)|, first order (Molchanov et al. 2017, 2019)."""
     grads = accumulate_gradients(model, layers, data, **kw)
     return {n: (m.weight.detach() * grads[n]).abs() for n, m in layers}
 
 
 def snip(model: nn.Module, layers: Layers, *, data: Any = None, **kw: Any) -> Scores:
-    """SNIP connection sensitivity: s = |w·g| / Σ_all |w·g| (Lee et al. 2019). Meant for pruning at initialisation."""
+    """SNIP connection sensitivity: s = |w·g| / Σ_all |w·g| (Lee et al. 2019). Meant for pruning at init."""
     raw = taylor(model, layers, data=data, **kw)
     total = sum(s.sum() for s in raw.values())
     total = total if float(total) > 0 else torch.tensor(1.0)

@@ -77,7 +77,7 @@ def lottery_ticket(model_init: nn.Module, train_fn: Callable, *, rounds: int, pr
                    rewind: str | int = "init", reinit_control: bool = False,
                    evaluate: Callable[[nn.Module], float] | None = None, seed: int = 0,
                    **prune_kwargs: Any) -> LotteryTicket:
-    """Iterative magnitude pruning with rewinding: train, prune p of the survivors, reset survivors to θ_rewind, repeat.
+    """Iterative magnitude pruning with rewinding: train, prune p of the survivors, reset them to θ_rewind, repeat.
 
     After round r the sparsity is 1 − (1 − p)^r. `train_fn(model)` trains in place (or returns the trained model)
     for the full budget. rewind="init" resets survivors to θ_0 (Frankle & Carbin 2019); rewind=k resets them to

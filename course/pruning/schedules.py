@@ -90,7 +90,7 @@ def one_shot(model: nn.Module, sparsity: float, finetune: Callable | None = None
 def iterative_pruning(model: nn.Module, final_sparsity: float, *, steps: int, finetune: Callable | None,
                       schedule: str = "geometric", evaluate: Callable[[nn.Module], float] | None = None,
                       **prune_kwargs: Any) -> tuple[nn.Module, list[dict]]:
-    """Prune → fine-tune, `steps` times, on the targets of `step_sparsities` (Han et al. 2015). Returns (model, history).
+    """Prune → fine-tune, `steps` times, to the targets of `step_sparsities` (Han et al. 2015); (model, history).
 
     history[k] = {"step", "target", "sparsity" (achieved, over the pruned layers), "metric" (evaluate(model) or None)};
     row 0 is the starting model. `finetune=None` skips fine-tuning.
