@@ -1,0 +1,227 @@
+"""Verified checkpoints of the dense baselines: recipes, keys, a manifest, and `train_or_load`.
+
+A checkpoint is keyed by model, dataset name + variant ("full" or "10k-subset") and a hash of its recipe:
+key = f"{model}_{dataset}_{variant}_{sha256(recipe JSON)[:10]}". Shipped baselines live in
+data/checkpoints/ with manifest.json; ones a learner trains go to data/checkpoints/local/ (git-ignored).
+Each .pt holds only a state_dict, is loaded with `torch.load(weights_only=True)` after its sha256 is checked
+against the manifest, and is written atomically (temp file + rename). Fast mode never changes a recipe.
+Introduced in 01_baselines
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from course import config
+from course.export import atomic_write_bytes
+from course.models import build_model
+
+__all__ = ["RECIPES", "DATASETS", "ChecksumError", "ArchitectureError", "recipe_hash", "checkpoint_key",
+           "resolve_recipe", "file_sha256", "load_state", "read_manifest", "find_checkpoint", "save_checkpoint",
+           "train_or_load", "train_and_save", "available_pairs"]
+
+DATASETS = ("mnist", "fashion-mnist", "cifar10")
+MANIFEST = "manifest.json"
+
+#: Baseline recipes, tuned for a 2-core CPU (minutes for the LeNets, about 15-20 min for VGG on Fashion-MNIST).
+RECIPES: dict[str, dict] = {
+    "lenet300": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 1e-4, "epochs": 20,
+                 "batch_size": 128, "schedule": "cosine", "seed": 0},
+    "lenet5": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "epochs": 20,
+               "batch_size": 128, "schedule": "cosine", "seed": 0},
+    "vgg": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "epochs": 8,
+            "batch_size": 128, "schedule": "cosine", "seed": 0},
+}
+_RECIPE_KEYS = frozenset(RECIPES["lenet300"])
+
+
+class ChecksumError(RuntimeError):
+    """A checkpoint file's sha256 differs from the one its manifest records."""
+
+
+class ArchitectureError(ValueError):
+    """A state_dict does not fit the model (missing / unexpected keys or different shapes)."""
+
+
+def resolve_recipe(model_name: str, recipe: dict | None = None) -> dict:
+    """`RECIPES[model_name]` updated with `recipe` (a partial dict is fine); unknown keys raise ValueError."""
+    if model_name not in RECIPES:
+        raise ValueError(f"unknown model {model_name!r}; choose one of {sorted(RECIPES)}")
+    recipe = dict(recipe or {})
+    unknown = set(recipe) - _RECIPE_KEYS
+    if unknown:
+        raise ValueError(f"unknown recipe keys {sorted(unknown)}; valid keys: {sorted(_RECIPE_KEYS)}")
+    return RECIPES[model_name] | recipe
+
+
+def recipe_hash(recipe: dict) -> str:
+    """sha256 of the recipe as canonical JSON (sorted keys), first 10 hex digits."""
+    text = json.dumps(recipe, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def checkpoint_key(model_name: str, dataset_name: str, variant: str, recipe: dict) -> str:
+    """The file stem of a checkpoint: model_dataset_variant_recipehash."""
+    return f"{model_name}_{dataset_name}_{variant}_{recipe_hash(recipe)}"
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_state(path: str | Path, model: nn.Module, *, sha256: str | None = None) -> nn.Module:
+    """Check `path`'s sha256 (if given), load its state_dict with weights_only=True into `model` (in place)."""
+    path = Path(path)
+    if sha256 is not None:
+        actual = file_sha256(path)
+        if actual != sha256:
+            raise ChecksumError(
+                f"checkpoint {path} has sha256 {actual[:16]}…, but its manifest records {sha256[:16]}…: the file "
+                f"is damaged or was replaced. Fix: delete {path.name} (and its manifest entry) and rerun "
+                f"train_or_load / `python -m course.train` to retrain it, or restore the shipped file "
+                f"with `git checkout -- {path.name}`.")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    want = model.state_dict()
+    missing = sorted(set(want) - set(state))
+    extra = sorted(set(state) - set(want))
+    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(want[k].shape)}"
+              for k in sorted(set(want) & set(state)) if state[k].shape != want[k].shape]
+    if missing or extra or shapes:
+        raise ArchitectureError(
+            f"checkpoint {path} does not fit this {type(model).__name__}: missing keys {missing}, unexpected "
+            f"keys {extra}, shape mismatches {shapes}. Build the model the checkpoint was trained as.")
+    model.load_state_dict(state)
+    return model
+
+
+def read_manifest(directory: str | Path) -> dict:
+    """The manifest of a checkpoint folder: {key: entry}; empty when the folder has none."""
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text())["checkpoints"]
+
+
+def _write_manifest(directory: Path, entries: dict) -> None:
+    text = json.dumps({"format": 1, "checkpoints": dict(sorted(entries.items()))}, indent=2) + "\n"
+    atomic_write_bytes(directory / MANIFEST, text.encode())
+
+
+def find_checkpoint(key: str, root: str | Path | None = None) -> tuple[Path, dict, str] | None:
+    """(file, manifest entry, "shipped" or "local") for `key`, searching root then root/local; None if absent."""
+    root = Path(root) if root is not None else config.CHECKPOINT_DIR
+    for directory, source in ((root, "shipped"), (root / "local", "local")):
+        entry = read_manifest(directory).get(key)
+        if entry is not None and (directory / entry["file"]).is_file():
+            return directory / entry["file"], entry, source
+    return None
+
+
+def save_checkpoint(model: nn.Module, directory: str | Path, key: str, entry: dict) -> dict:
+    """Write model.state_dict() to directory/key.pt atomically and record `entry` (+ file, sha256) in its manifest."""
+    directory = Path(directory)
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
+    data = buf.getvalue()
+    path = atomic_write_bytes(directory / f"{key}.pt", data)
+    entry = dict(entry, file=path.name, sha256=hashlib.sha256(data).hexdigest())
+    entries = read_manifest(directory)
+    entries[key] = entry
+    _write_manifest(directory, entries)
+    return entry
+
+
+# Data access goes through these three functions (tests replace them with small synthetic stand-ins).
+def _variant(dataset_name: str) -> str:
+    """The variant train_or_load will use: the copy on disk (no download), else whatever a download gives."""
+    from course.data import load_dataset, locate
+    found = locate(dataset_name)
+    return found.variant if found is not None else load_dataset(dataset_name, "train").info.variant
+
+
+def _input_shape(dataset_name: str) -> tuple[int, int, int]:
+    from course.data import input_shape
+    return tuple(input_shape(dataset_name))
+
+
+def _loaders(dataset_name: str, batch_size: int, seed: int):
+    """Full train and test loaders from the copy on disk, also in fast mode (a baseline never trains on less)."""
+    from course.data import load_dataset, make_loaders
+    sizes = {f"{split}_size": len(load_dataset(dataset_name, split, download=False)) for split in ("train", "test")}
+    return make_loaders(dataset_name, batch_size=batch_size, seed=seed, download=False, **sizes)
+
+
+def _check_dataset(dataset_name: str) -> None:
+    if dataset_name not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset_name!r}; choose one of {list(DATASETS)}")
+
+
+def train_and_save(model_name: str, dataset_name: str, *, recipe: dict | None = None, root: str | Path | None = None,
+                   shipped: bool = False, force: bool = False, progress: bool = True) -> tuple[nn.Module, dict]:
+    """Load the matching checkpoint, or (if none, or `force`) train with the recipe and save it.
+
+    Saves to root (shipped=True, as `python -m course.train` does) or root/local. Returns (model on CPU in
+    eval mode, info) where info is the manifest entry plus "key", "path" and "source" (shipped/local/trained).
+    """
+    _check_dataset(dataset_name)
+    recipe = resolve_recipe(model_name, recipe)
+    variant = _variant(dataset_name)
+    key = checkpoint_key(model_name, dataset_name, variant, recipe)
+    root = Path(root) if root is not None else config.CHECKPOINT_DIR
+    model = build_model(model_name, _input_shape(dataset_name))
+    found = None if force else find_checkpoint(key, root)
+    if found is not None:
+        path, entry, source = found
+        load_state(path, model, sha256=entry["sha256"])
+        return model.eval(), dict(entry, key=key, path=str(path), source=source)
+
+    from course.train import evaluate, train
+
+    config.seed_everything(recipe["seed"])
+    model = build_model(model_name, _input_shape(dataset_name))     # rebuilt after seeding: repeatable init
+    train_loader, test_loader = _loaders(dataset_name, recipe["batch_size"], recipe["seed"])
+    history = train(model, train_loader, epochs=recipe["epochs"], lr=recipe["lr"], optimizer=recipe["optimizer"],
+                    momentum=recipe["momentum"], weight_decay=recipe["weight_decay"], schedule=recipe["schedule"],
+                    progress=progress, val_loader=test_loader, seed=recipe["seed"])
+    model.cpu().eval()
+    accuracy = evaluate(model, test_loader)
+    entry = {"model": model_name, "dataset": dataset_name, "variant": variant, "test_accuracy": round(accuracy, 4),
+             "epochs": recipe["epochs"], "seed": recipe["seed"], "torch": torch.__version__, "recipe": recipe,
+             "recipe_hash": recipe_hash(recipe), "train_seconds": round(history.seconds, 1),
+             "device": str(config.device()), "threads": torch.get_num_threads(),
+             "created": time.strftime("%Y-%m-%d"),
+             "history": {k: [None if v is None else round(v, 4) for v in vals]
+                         for k, vals in history.as_dict().items() if k != "seconds"}}
+    directory = root if shipped else root / "local"
+    entry = save_checkpoint(model, directory, key, entry)
+    return model, dict(entry, key=key, path=str(directory / entry["file"]), source="trained")
+
+
+def train_or_load(model_name: str, dataset_name: str, *, recipe: dict | None = None, root: str | Path | None = None,
+                  progress: bool = True) -> tuple[nn.Module, dict]:
+    """(model, info): the verified checkpoint matching (model, dataset variant, recipe), else train one and save it.
+
+    Looks in data/checkpoints/ (shipped) then data/checkpoints/local/; a fresh training run is saved to local/.
+    The model comes back on the CPU in eval mode; info["test_accuracy"], info["train_seconds"], info["source"].
+    Introduced in 01_baselines
+    """
+    return train_and_save(model_name, dataset_name, recipe=recipe, root=root, shipped=False, progress=progress)
+
+
+def available_pairs() -> list[tuple[str, str]]:
+    """Every (model, dataset) pair whose dataset is present offline (CIFAR-10 only where it exists)."""
+    from course.data import available
+
+    return [(m, d) for d in DATASETS if available(d) for m in RECIPES]
+

@@ -1,0 +1,195 @@
+"""Save and load pruned models in small files: CSR, or a bitmask plus the kept values (fp32 or fp16).
+
+Every form is a `torch.save` of plain tensors, strings and dicts, so it loads with `weights_only=True`.
+`to_bytes` is the one serialiser: `save_pruned` writes its bytes and `course.metrics.size_bytes` measures
+them, so a reported size is the length of the file on disk.
+
+Forms (`FORMATS`), for each prunable (Linear/Conv2d) weight W with n elements and k kept:
+  - "dense":        the state_dict without masks; zeros stored densely (4n bytes per weight).
+  - "course_masks": the state_dict with the bool `prune_mask` buffers (4n + n bytes).
+  - "torch_prune":  `torch.nn.utils.prune` form, weight_orig + float weight_mask (4n + 4n bytes, about 2x dense).
+  - "csr":          W reshaped to (out, n/out) in CSR: int32 row pointers (out+1), int32 columns (k), fp32 values (k).
+  - "bitmask_fp32": `np.packbits` mask (n/8 bytes) + the kept values in fp32 (4k bytes).
+  - "bitmask_fp16": the same with fp16 values (2k bytes); lossy: each kept weight is rounded to fp16
+                    (relative error <= 2**-11), so outputs match the original only to within that rounding.
+Biases, BatchNorm parameters and buffers are stored as they are (fp32) in every form.
+Introduced in 05_sparse_inference
+"""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from course.pruning.masks import MASK, apply_masks, prunable_layers, remove_masks, to_torch_prune
+
+__all__ = ["FORMATS", "SPARSE_FORMATS", "to_bytes", "save_pruned", "load_pruned", "atomic_write_bytes"]
+
+SPARSE_FORMATS = ("csr", "bitmask_fp32", "bitmask_fp16")
+FORMATS = ("dense", "course_masks", "torch_prune") + SPARSE_FORMATS
+_VERSION = 1
+
+
+def _check_fmt(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown storage format {fmt!r}; choose one of {list(FORMATS)}")
+
+
+def _kept(module: nn.Module) -> torch.Tensor:
+    """The kept positions of a layer's weight: its course mask if it has one, else weight != 0."""
+    mask = getattr(module, MASK, None)
+    return (mask if mask is not None else module.weight != 0).detach().cpu().bool()
+
+
+def _encode_sparse(model: nn.Module, fmt: str) -> dict:
+    """The payload dict of a sparse form: dense extras + one entry per prunable weight."""
+    layers = dict(prunable_layers(model))
+    skip = {f"{n}.weight" for n in layers} | {f"{n}.{MASK}" for n in layers}
+    dense = {k: v.detach().cpu() for k, v in model.state_dict().items() if k not in skip}
+    sparse = {}
+    for name, m in layers.items():
+        w = m.weight.detach().cpu().float()
+        kept = _kept(m)
+        entry: dict = {"shape": list(w.shape)}
+        if fmt == "csr":
+            w2, k2 = w.reshape(w.shape[0], -1), kept.reshape(w.shape[0], -1)          # (out, n/out)
+            counts = k2.sum(dim=1)
+            entry["crow"] = torch.cat([torch.zeros(1, dtype=torch.int64), counts.cumsum(0)]).to(torch.int32)
+            entry["col"] = k2.nonzero()[:, 1].to(torch.int32)                          # row-major order
+            entry["values"] = w2[k2].contiguous()
+        else:
+            bits = np.packbits(kept.flatten().numpy())                                 # (ceil(n/8),) uint8
+            entry["bits"] = torch.from_numpy(bits)
+            values = w.flatten()[kept.flatten()]
+            entry["values"] = values.half() if fmt == "bitmask_fp16" else values.contiguous()
+        sparse[name] = entry
+    masked = [n for n, m in layers.items() if hasattr(m, MASK)]
+    return {"course_format": fmt, "version": _VERSION, "model": type(model).__name__,
+            "masked": masked, "dense": dense, "sparse": sparse}
+
+
+def _payload(model: nn.Module, fmt: str):
+    """What `torch.save` receives for `fmt`."""
+    _check_fmt(fmt)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected an nn.Module, got {type(model).__name__}")
+    if fmt == "dense":
+        model = remove_masks(model)
+    elif fmt == "torch_prune":
+        model = to_torch_prune(model)
+    elif fmt in SPARSE_FORMATS:
+        return _encode_sparse(model, fmt)
+    state = model.state_dict()                      # exactly what `torch.save(model.state_dict(), f)` writes
+    if any(v.device.type != "cpu" for v in state.values()):
+        cpu = OrderedDict((k, v.cpu()) for k, v in state.items())
+        cpu._metadata = getattr(state, "_metadata", None)
+        state = cpu
+    return state
+
+
+def to_bytes(model: nn.Module, fmt: str = "dense") -> bytes:
+    """The exact bytes of `model` saved in storage form `fmt` (see `FORMATS`). Does not change `model`."""
+    buf = io.BytesIO()
+    torch.save(_payload(model, fmt), buf)
+    return buf.getvalue()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` via a temp file in the same folder + rename, so no half-written file is ever seen."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def save_pruned(model: nn.Module, path: str | os.PathLike, fmt: str = "bitmask_fp16") -> Path:
+    """Write `model` to `path` in storage form `fmt` atomically; the file length equals `size_bytes(model, fmt)`."""
+    _check_fmt(fmt)
+    return atomic_write_bytes(path, to_bytes(model, fmt))
+
+
+def _decode_weight(entry: dict, fmt: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight, kept mask) of one sparse entry, both shaped `entry['shape']`."""
+    shape = torch.Size(entry["shape"])
+    n = shape.numel()
+    if fmt == "csr":
+        size = (shape[0], n // shape[0])                                               # (out, n/out)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            # check_invariants: a damaged file raises here instead of reading out of bounds
+            csr = torch.sparse_csr_tensor(entry["crow"], entry["col"], entry["values"], size=size,
+                                          check_invariants=True)
+            kept = torch.sparse_csr_tensor(entry["crow"], entry["col"], torch.ones_like(entry["values"]),
+                                           size=size, check_invariants=True)
+        return csr.to_dense().reshape(shape), kept.to_dense().bool().reshape(shape)
+    kept = torch.from_numpy(np.unpackbits(entry["bits"].numpy(), count=n).astype(bool)).reshape(shape)
+    weight = torch.zeros(n, dtype=torch.float32)
+    weight[kept.flatten()] = entry["values"].float()
+    return weight.reshape(shape), kept
+
+
+def _mismatch(template: nn.Module, have: dict[str, torch.Size], want: dict[str, torch.Size], path) -> None:
+    """Raise a ValueError naming missing, unexpected and misshapen tensors, if any."""
+    missing = sorted(set(want) - set(have))
+    extra = sorted(set(have) - set(want))
+    shapes = [f"{k}: file {tuple(have[k])} vs model {tuple(want[k])}"
+              for k in sorted(set(have) & set(want)) if have[k] != want[k]]
+    if missing or extra or shapes:
+        raise ValueError(
+            f"{path} does not fit a {type(template).__name__} of this shape: missing {missing}, "
+            f"unexpected {extra}, shape mismatches {shapes}. Load it into the architecture it was saved from.")
+
+
+def load_pruned(path: str | os.PathLike, model: nn.Module) -> nn.Module:
+    """Load a file written by `save_pruned` into a copy of `model` (same architecture); re-attaches course masks.
+
+    Returns a new model; `model` itself is only a template and is not changed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no saved model at {path}")
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    new = remove_masks(model)
+    want = {k: v.shape for k, v in new.state_dict().items()}
+    if isinstance(data, dict) and "course_format" in data:
+        fmt = data["course_format"]
+        if fmt not in SPARSE_FORMATS:
+            raise ValueError(f"{path} holds unknown course format {fmt!r}; known: {list(SPARSE_FORMATS)}")
+        if data["model"] != type(new).__name__:
+            raise ValueError(f"{path} was saved from a {data['model']}, not a {type(new).__name__}; "
+                             f"pass a {data['model']} as the template")
+        decoded = {name: _decode_weight(e, fmt) for name, e in data["sparse"].items()}
+        state = dict(data["dense"]) | {f"{n}.weight": w for n, (w, _) in decoded.items()}
+        masks = {n: kept for n, (_, kept) in decoded.items() if n in data["masked"]}
+    else:                                             # dense, course_masks or torch_prune: a plain state_dict
+        state, masks = {}, {}
+        for k, v in data.items():
+            if k.endswith(".weight_orig"):
+                layer = k[: -len(".weight_orig")]
+                mask = data[f"{layer}.weight_mask"].bool()
+                state[f"{layer}.weight"], masks[layer] = v * mask, mask
+            elif k.endswith(f".{MASK}"):
+                masks[k[: -len(MASK) - 1]] = v.bool()
+            elif not k.endswith(".weight_mask"):
+                state[k] = v
+    _mismatch(new, {k: v.shape for k, v in state.items()}, want, path)
+    new.load_state_dict(state)
+    return apply_masks(new, masks, inplace=True) if masks else new
+
