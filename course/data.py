@@ -27,7 +27,7 @@ from course.subsets import NormalizedDataset, keep_batch, stratified_indices
 
 __all__ = [
     "DATASET_NAMES", "ChecksumError", "CourseDataset", "DataUnavailableError", "DatasetInfo", "available",
-    "held_out_batch", "input_shape", "load_dataset", "locate", "make_loaders", "normalization",
+    "Location", "held_out_batch", "input_shape", "load_dataset", "locate", "make_loaders", "normalization",
 ]
 
 
@@ -92,7 +92,9 @@ class CourseDataset(Dataset):
 
 
 @dataclass(frozen=True)
-class _Location:
+class Location:
+    """Where a copy lives: variant, source, folder, and the checksums its files must match."""
+
     variant: str
     source: str
     folder: Path
@@ -114,7 +116,7 @@ def _complete(folder: Path, name: str) -> bool:
     return all((folder / f).is_file() for split in SPLITS for f in FILES[name][split])
 
 
-def _shipped() -> _Location | None:
+def _shipped() -> Location | None:
     """The shipped subset with the checksums from its checksums.json, or None when it is not there."""
     record = SHIPPED_DIR / "checksums.json"
     if not record.is_file():
@@ -124,19 +126,19 @@ def _shipped() -> _Location | None:
     except (ValueError, KeyError, TypeError) as err:
         raise ChecksumError(record, f"unreadable checksum record ({err})", _FIX["shipped"]) from None
     checks = {f: (Checksum("sha256", str(h), "raw"),) for f, h in sums.items()}
-    return _Location("10k-subset", "shipped", SHIPPED_DIR, checks)
+    return Location("10k-subset", "shipped", SHIPPED_DIR, checks)
 
 
-def locate(name: str, *, root: str | Path | None = None, checksums: Mapping | None = None) -> _Location | None:
+def locate(name: str, *, root: str | Path | None = None, checksums: Mapping | None = None) -> Location | None:
     """The copy load_dataset would use without downloading (cache, then OS package, then shipped), or None."""
     _check_name(name)
     checks = CHECKSUMS[name] if checksums is None else checksums
     cache = _cache_dir(name, root)
     if _complete(cache, name):
-        return _Location("full", "cache", cache, checks)
+        return Location("full", "cache", cache, checks)
     for folder in OS_DIRS.get(name, ()):
         if _complete(Path(folder), name):
-            return _Location("full", "os-package", Path(folder), checks)
+            return Location("full", "os-package", Path(folder), checks)
     return _shipped() if name == "mnist" else None
 
 
@@ -167,7 +169,7 @@ def _how_to_get(name: str, reason: str) -> str:
     return f"{SPECS[name].title} is not available here: {reason}\nTo get it:\n  - " + "\n  - ".join(steps)
 
 
-def _resolve(name: str, root, download: bool, mirrors, checksums) -> _Location:
+def _resolve(name: str, root, download: bool, mirrors, checksums) -> Location:
     """Apply the resolution order; download only when nothing full is on disk and `download` is True."""
     found = locate(name, root=root, checksums=checksums)
     if found is not None and found.source != "shipped":
@@ -180,17 +182,17 @@ def _resolve(name: str, root, download: bool, mirrors, checksums) -> _Location:
     if download:
         try:
             fetch_dataset(name, cache, mirrors=mirrors, checksums=checksums)
-            return _Location("full", "download", cache, CHECKSUMS[name] if checksums is None else checksums)
+            return Location("full", "download", cache, CHECKSUMS[name] if checksums is None else checksums)
         except DataUnavailableError as err:
             reason = "no copy on disk, and the download failed.\n  " + str(err).replace("\n", "\n  ")
     if found is not None:  # the shipped MNIST subset
         why = "download=False" if not download else "the download failed"
-        return _Location(found.variant, found.source, found.folder, found.checksums,
-                         f"full MNIST is not on disk and {why}; using the shipped real 10k subset (`make data` gets the full set)")
+        return Location(found.variant, found.source, found.folder, found.checksums,
+                        f"full MNIST is not on disk and {why}; using the shipped real 10k subset (`make data` gets the full set)")
     raise DataUnavailableError(_how_to_get(name, reason))
 
 
-def _read(name: str, split: str, loc: _Location) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
+def _read(name: str, split: str, loc: Location) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
     """Verify, then parse the files of one split -> images uint8 (N, C, H, W), labels int64 (N,), paths."""
     parts, paths = [], tuple(str(loc.folder / f) for f in FILES[name][split])
     for path in map(Path, paths):
@@ -208,7 +210,7 @@ def _read(name: str, split: str, loc: _Location) -> tuple[torch.Tensor, torch.Te
     return torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels.astype(np.int64)), paths
 
 
-def _build(name: str, split: str, loc: _Location) -> CourseDataset:
+def _build(name: str, split: str, loc: Location) -> CourseDataset:
     spec = SPECS[name]
     images, labels, paths = _read(name, split, loc)
     subset = loc.variant == "10k-subset"
