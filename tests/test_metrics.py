@@ -16,7 +16,7 @@ from course.table import Table
 
 
 def masked(model, density: float, seed: int = 0, layers=None):
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed + 12345)      # independent of the weights' init stream
     layers = layers or [n for n, _ in prunable_layers(model)]
     masks = {n: torch.rand(m.weight.shape, generator=gen) < density
              for n, m in prunable_layers(model) if n in layers}
