@@ -49,14 +49,14 @@ def assert_passes(result: CheckResult) -> None:
 def test_every_check_module_is_reexported_from_course_checks():
     found = _public_checks()
     assert len(found) >= 8
-    for name, obj in found.items():
-        assert getattr(checks, name, None) is obj, f"add `from course.checks.<module> import {name}` to __init__.py"
-        assert name in checks.__all__
+    missing = [f"from {obj.__module__} import {name}" for name, obj in found.items()
+               if getattr(checks, name, None) is not obj or name not in checks.__all__]
+    assert not missing, "add to course/checks/__init__.py:\n" + "\n".join(missing)
 
 
 @pytest.mark.parametrize("name", sorted(_public_checks()))
 def test_every_check_turns_a_stub_into_not_done_yet(name):
-    fn = getattr(checks, name)
+    fn = _public_checks()[name]
     if sum(p.default is p.empty for p in inspect.signature(fn).parameters.values()) != 1:
         pytest.skip(f"{name} takes more than the learner's function")
     result = fn(stub)
@@ -66,7 +66,7 @@ def test_every_check_turns_a_stub_into_not_done_yet(name):
 
 @pytest.mark.parametrize("name", sorted(_public_checks()))
 def test_every_check_explains_passing_a_result_instead_of_the_function(name):
-    assert_fails(getattr(checks, name)(torch.zeros(3)), "Pass your function itself, not its result")
+    assert_fails(_public_checks()[name](torch.zeros(3)), "Pass your function itself, not its result")
 
 
 def test_check_result_displays_green_or_red_and_escapes_html():
