@@ -77,6 +77,12 @@ def test_check_result_displays_green_or_red_and_escapes_html():
     assert str(bad).startswith("✘ NOT YET · t: x < y")
 
 
+def test_a_check_leaves_the_global_random_state_alone():
+    state = torch.get_rng_state()
+    checks.check_remove_filter(lambda conv, bn, nxt, idx: (nn.Conv2d(3, 4, 3), bn, nxt))   # draws random numbers
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_a_bare_stub_names_the_function():
     def my_mask(weight, sparsity):
         raise NotImplementedError
