@@ -1,0 +1,134 @@
+"""Measured speedups of pruned models: CSR vs dense across sparsities, slim vs dense across unit ratios.
+
+    t = csr_sweep(model, [0.0, 0.9, 0.99], [1, 256])        # dense, dense-with-zeros and CSR latency
+    break_even(t.column("sparsity")[::2], t.column("csr ×")[::2])   # where CSR starts to win, batch 1
+    s = slim_sweep(model, [0.25, 0.5], [256])                 # FLOP reduction vs measured speedup
+
+Latency comes from `course.metrics.latency` (torch.utils.benchmark) and FLOPs from `course.metrics.count_flops`
+(torch.utils.flop_counter), so every number is a measurement on this machine. The model is never changed.
+Introduced in 02_unstructured (CSR) and 03_structured (slim models).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+
+from torch import nn
+from tqdm.auto import tqdm
+
+from course.metrics import count_flops, count_params, latency
+from course.pruning.sparse import to_sparse_csr
+from course.pruning.structured import check_ratio, prune_structured
+from course.pruning.unstructured import check_sparsity, prune_unstructured
+from course.table import Table
+
+__all__ = ["csr_sweep", "slim_sweep", "break_even"]
+
+
+def _batch_sizes(batch_sizes: Sequence[int]) -> list[int]:
+    """A non-empty list of ints >= 1, or ValueError/TypeError naming what is wrong."""
+    sizes = list(batch_sizes)
+    if not sizes:
+        raise ValueError("batch_sizes must name at least one batch size, e.g. [1, 64, 256]")
+    for b in sizes:
+        if isinstance(b, bool) or not isinstance(b, numbers.Integral) or b < 1:
+            raise ValueError(f"batch sizes must be integers >= 1, got {b!r}")
+    return [int(b) for b in sizes]
+
+
+def _points(values: Sequence[float], check, what: str) -> list[float]:
+    """A non-empty list of values accepted by `check` (check_sparsity / check_ratio)."""
+    out = [check(v, what) for v in values]
+    if not out:
+        raise ValueError(f"give at least one {what}, e.g. [0.0, 0.5, 0.9]")
+    return out
+
+
+def csr_sweep(model: nn.Module, sparsities: Sequence[float], batch_sizes: Sequence[int], *, input_shape=None,
+              threads: int = 1, min_run_time: float = 0.2, progress: bool = True) -> Table:
+    """Median latency (ms) of `model` (dense), its local-magnitude-pruned copy (dense with zeros) and that copy as
+    CSR (`to_sparse_csr`), one row per (sparsity, batch size); speedup × = dense ms / that form's ms.
+
+    The dense model is timed once per batch size. Only nn.Linear layers become CSR (convolutions stay dense).
+    """
+    sparsities = _points(sparsities, check_sparsity, "sparsity")
+    batch_sizes = _batch_sizes(batch_sizes)
+    timing = {"input_shape": input_shape, "threads": threads, "min_run_time": min_run_time}
+    bar = tqdm(total=len(batch_sizes) * (1 + 2 * len(sparsities)), desc="CSR vs dense latency", disable=not progress,
+               leave=False)
+    dense = {}
+    for b in batch_sizes:
+        dense[b] = latency(model, b, **timing).median_ms
+        bar.update(1)
+    rows = []
+    for s in sparsities:
+        zeros = prune_unstructured(model, s)              # dense weights, a fraction s of them zero
+        csr = to_sparse_csr(zeros)                        # the same weights, stored as CSR
+        for b in batch_sizes:
+            z_ms = latency(zeros, b, **timing).median_ms
+            c_ms = latency(csr, b, **timing).median_ms
+            bar.update(2)
+            rows.append((s, b, dense[b], z_ms, c_ms, dense[b] / z_ms, dense[b] / c_ms))
+    bar.close()
+    rows.sort(key=lambda r: (r[1], r[0]))
+    return Table(["sparsity", "batch", "dense ms", "zeros ms", "csr ms", "zeros ×", "csr ×"], rows,
+                 title="Latency: dense vs dense-with-zeros vs CSR",
+                 formats={"sparsity": ".0%", "dense ms": ".3f", "zeros ms": ".3f", "csr ms": ".3f",
+                          "zeros ×": ".2f", "csr ×": ".2f"},
+                 note=f"median of torch.utils.benchmark runs, {threads} thread(s), this machine; × = dense ms / ms")
+
+
+def slim_sweep(model: nn.Module, ratios: Sequence[float], batch_sizes: Sequence[int], *, input_shape=None,
+               criterion: str = "l1", threads: int = 1, min_run_time: float = 0.2, progress: bool = True) -> Table:
+    """For each unit ratio r: `prune_structured(model, r, criterion)`, its FLOPs × = dense FLOPs / slim FLOPs and,
+    per batch size, speedup × = dense median ms / slim median ms. One row per (ratio, batch size).
+    """
+    ratios = _points(ratios, check_ratio, "ratio")
+    batch_sizes = _batch_sizes(batch_sizes)
+    timing = {"input_shape": input_shape, "threads": threads, "min_run_time": min_run_time}
+    bar = tqdm(total=len(batch_sizes) * (1 + len(ratios)), desc="slim vs dense latency", disable=not progress,
+               leave=False)
+    dense_flops = count_flops(model, input_shape).dense
+    dense = {}
+    for b in batch_sizes:
+        dense[b] = latency(model, b, **timing).median_ms
+        bar.update(1)
+    rows = []
+    for r in ratios:
+        slim = prune_structured(model, r, criterion=criterion)
+        flops = count_flops(slim, input_shape).dense
+        params = count_params(slim).total
+        for b in batch_sizes:
+            ms = latency(slim, b, **timing).median_ms
+            bar.update(1)
+            rows.append((r, b, params, flops, dense_flops / flops, dense[b], ms, dense[b] / ms))
+    bar.close()
+    rows.sort(key=lambda row: (row[1], row[0]))
+    return Table(["ratio", "batch", "params", "FLOPs", "FLOPs ×", "dense ms", "slim ms", "speedup ×"], rows,
+                 title="Structured pruning: FLOP reduction vs measured speedup",
+                 formats={"ratio": ".0%", "params": "count", "FLOPs": "count", "FLOPs ×": ".2f", "dense ms": ".3f",
+                          "slim ms": ".3f", "speedup ×": ".2f"},
+                 note=f"FLOPs per image (torch.utils.flop_counter); latency: median, {threads} thread(s), this machine")
+
+
+def break_even(sparsities: Sequence[float], speedups: Sequence[float]) -> float | None:
+    """The sparsity from which on the speedup stays >= 1, with log(speedup) linear between measured points.
+
+    Sorted by sparsity: the first sparsity if every speedup is >= 1; None if the last one is < 1; otherwise
+    s_i + (s_j - s_i) * (0 - log u_i) / (log u_j - log u_i) between the last point i below 1 and the next j.
+    """
+    pts = sorted(zip((float(s) for s in sparsities), (float(u) for u in speedups)))
+    if not pts or len(pts) != len(sparsities) or len(sparsities) != len(speedups):
+        raise ValueError(f"give as many speedups as sparsities (at least one): got {len(sparsities)} sparsities "
+                         f"and {len(speedups)} speedups")
+    if any(not u > 0 or math.isinf(u) for _, u in pts):
+        raise ValueError(f"speedups must be finite and > 0 (dense time / sparse time), got {[u for _, u in pts]}")
+    below = [i for i, (_, u) in enumerate(pts) if u < 1.0]
+    if not below:
+        return pts[0][0]
+    i = below[-1]
+    if i == len(pts) - 1:
+        return None
+    (s_i, u_i), (s_j, u_j) = pts[i], pts[i + 1]
+    return s_i + (s_j - s_i) * (-math.log(u_i)) / (math.log(u_j) - math.log(u_i))
