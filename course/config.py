@@ -44,11 +44,12 @@ def setup(seed: int = 0, threads: int | None = None) -> dict:
     """Seed everything, fix the thread count and return a summary a notebook can print.
 
     Workshops need identical numbers on every laptop: the seed and a fixed thread count make
-    training and timings repeatable (timings still depend on the machine).
+    training and timings repeatable (timings still depend on the machine). `COURSE_THREADS=N` fixes the
+    thread count for a whole room without editing notebooks.
     """
     seed_everything(seed)
     if threads is None:
-        threads = min(4, os.cpu_count() or 1)
+        threads = int(os.environ.get("COURSE_THREADS", 0)) or min(4, os.cpu_count() or 1)
     torch.set_num_threads(threads)
     import matplotlib
 
