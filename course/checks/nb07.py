@@ -1,0 +1,102 @@
+"""Checks for 07_metrics_tradeoffs: extracting the Pareto front of accuracy against size.
+
+(Picking under a budget, the notebook's other exercise, is checked by `check_pick_under_budget`.)
+"""
+from __future__ import annotations
+
+from course.checks._core import call, check, describe, fail
+
+__all__ = ["check_pareto_front"]
+
+# Made-up operating points (not measurements), deliberately unsorted, with the traps: a tie in accuracy
+# (u50 beats dense: as accurate and smaller), a tie in size (u95 beats s75), and two identical points (s90, twin).
+_POINTS = (
+    {"name": "s50", "accuracy": 0.897, "size_bytes": 270_000},
+    {"name": "dense", "accuracy": 0.912, "size_bytes": 1_066_440},
+    {"name": "u98", "accuracy": 0.790, "size_bytes": 45_000},
+    {"name": "u90", "accuracy": 0.905, "size_bytes": 160_000},
+    {"name": "s75", "accuracy": 0.871, "size_bytes": 120_000},
+    {"name": "u50", "accuracy": 0.912, "size_bytes": 540_000},
+    {"name": "s90", "accuracy": 0.802, "size_bytes": 40_000},
+    {"name": "u95", "accuracy": 0.880, "size_bytes": 120_000},
+)
+_TWIN = {"name": "twin", "accuracy": 0.802, "size_bytes": 40_000}
+
+
+def _beats(a: dict, b: dict) -> bool:
+    """a dominates b: no larger, no less accurate, strictly better in one."""
+    return (a["size_bytes"] <= b["size_bytes"] and a["accuracy"] >= b["accuracy"]
+            and (a["size_bytes"] < b["size_bytes"] or a["accuracy"] > b["accuracy"]))
+
+
+def _front(points) -> list[str]:
+    kept = [p for p in points if not any(_beats(q, p) for q in points if q is not p)]
+    return [p["name"] for p in sorted(kept, key=lambda p: (p["size_bytes"], -p["accuracy"]))]
+
+
+def _strict_front(points) -> set[str]:
+    """The usual slip: 'dominated' only when strictly smaller AND strictly more accurate."""
+    return {p["name"] for p in points if not any(q["size_bytes"] < p["size_bytes"] and q["accuracy"] > p["accuracy"]
+                                                 for q in points)}
+
+
+def _reversed_front(points) -> set[str]:
+    """Another slip: treating a larger file as better (maximising size)."""
+    return {p["name"] for p in points if not any(
+        q["size_bytes"] >= p["size_bytes"] and q["accuracy"] >= p["accuracy"]
+        and (q["size_bytes"] > p["size_bytes"] or q["accuracy"] > p["accuracy"]) for q in points)}
+
+
+def _describe_point(p: dict) -> str:
+    return f"{p['name']!r} ({p['accuracy']:.1%}, {p['size_bytes']:,} B)"
+
+
+@check("Pareto front")
+def check_pareto_front(fn) -> str:
+    """fn(points) -> names of the points no other point dominates (≤ size and ≥ accuracy, better in one), by size."""
+    cases = [("the 8 points", list(_POINTS)), ("the 8 points plus 'twin', an exact copy of 's90'", [*_POINTS, _TWIN]),
+             ("one point", [_POINTS[0]])]
+    for label, points in cases:
+        points = [dict(p) for p in points]
+        case = f"{getattr(fn, '__name__', 'fn')}({label})"
+        got = call(fn, points, names=("points",), case=case)
+        want = _front(points)
+        if isinstance(got, (list, tuple)) and list(got) == want:
+            continue
+        if not isinstance(got, (list, tuple)):
+            fail(f"Return a list of names (str), smallest first; you returned {describe(got)}. Case: {case}.")
+        if got and all(isinstance(g, dict) for g in got):
+            fail(f"Return the points' names (`p['name']`), not the dicts. Case: {case}.")
+        by_name = {p["name"]: p for p in points}
+        unknown = [g for g in got if g not in by_name]
+        if unknown:
+            fail(f"{unknown[0]!r} is not the name of any point; names are {sorted(by_name)}. Case: {case}.")
+        if len(set(got)) != len(got):
+            fail(f"Your list names a point more than once ({list(got)}); list each point of the front once. "
+                 f"Case: {case}.")
+        if set(got) == set(want):
+            fail(f"The right points, in the wrong order: sort the front by size, smallest first (then it reads "
+                 f"left to right on a plot), i.e. {want}. Case: {case}.")
+        if set(got) == _strict_front(points):
+            extra = next(by_name[g] for g in got if g not in want)
+            beater = next(q for q in points if _beats(q, extra))
+            fail(f"You keep {_describe_point(extra)}, but {_describe_point(beater)} dominates it: at least as good "
+                 f"on both axes and strictly better on one. A tie on one axis still counts as 'at least as good'.")
+        if set(got) == _reversed_front(points):
+            fail("Your front prefers larger files. Size is a cost: a point is better when it is *smaller* (and more "
+                 "accurate), so q dominates p when q['size_bytes'] <= p['size_bytes'] and q['accuracy'] >= "
+                 "p['accuracy'], strictly better in one.")
+        missing = [by_name[w] for w in want if w not in got]
+        extra = [by_name[g] for g in got if g not in want]
+        if missing and any(p["name"] == "twin" for p in missing):
+            fail("'twin' and 's90' are identical: neither is better on either axis, so neither dominates the other "
+                 "and both stay on the front. Domination needs a strict improvement somewhere.")
+        if extra:
+            p = extra[0]
+            beater = next(q for q in points if _beats(q, p))
+            fail(f"{_describe_point(p)} is dominated by {_describe_point(beater)}: that one is no larger and at "
+                 f"least as accurate. Keep only points nothing dominates. Case: {case}.")
+        p = missing[0]
+        fail(f"You left out {_describe_point(p)}, but no point is both no larger and at least as accurate (with one "
+             f"of the two strictly better), so it is on the front. Case: {case}.")
+    return "Correct: exactly the non-dominated points, ties handled, smallest first (course.tradeoffs.pareto_front)."
