@@ -15,6 +15,8 @@ from course.checks.exercises_core import (
 
 # --- per-notebook checks: one import line per notebook module, e.g. ---------------------------------------
 # from course.checks.nb02 import check_sparse_file_size
+from course.checks.nb06 import check_iterative_targets
+from course.checks.nb07 import check_pareto_front
 from course.checks.nb00 import check_dense_bytes, check_linear_params
 from course.checks.nb01 import check_achieved_sparsity, check_largest_sparsity_within
 from course.checks.nb02 import check_csr_bytes
