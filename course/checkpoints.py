@@ -118,10 +118,12 @@ def _write_manifest(directory: Path, entries: dict) -> None:
     atomic_write_bytes(directory / MANIFEST, text.encode())
 
 
-def find_checkpoint(key: str, root: str | Path | None = None) -> tuple[Path, dict, str] | None:
+def find_checkpoint(key: str, root: str | Path | None = None, *, local: bool = True
+                    ) -> tuple[Path, dict, str] | None:
     """(file, manifest entry, "shipped" or "local") for `key`, searching root then root/local; None if absent."""
     root = Path(root) if root is not None else config.CHECKPOINT_DIR
-    for directory, source in ((root, "shipped"), (root / "local", "local")):
+    places = ((root, "shipped"), (root / "local", "local")) if local else ((root, "shipped"),)
+    for directory, source in places:
         entry = read_manifest(directory).get(key)
         if entry is not None and (directory / entry["file"]).is_file():
             return directory / entry["file"], entry, source
@@ -180,7 +182,7 @@ def train_and_save(model_name: str, dataset_name: str, *, recipe: dict | None = 
     key = checkpoint_key(model_name, dataset_name, variant, recipe)
     root = Path(root) if root is not None else config.CHECKPOINT_DIR
     model = build_model(model_name, _input_shape(dataset_name))
-    found = None if force else find_checkpoint(key, root)
+    found = None if force else find_checkpoint(key, root, local=not shipped)   # ship only what was trained for it
     if found is not None:
         path, entry, source = found
         load_state(path, model, sha256=entry["sha256"])

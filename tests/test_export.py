@@ -1,6 +1,8 @@
 """course.export: small pruned files that round-trip, load with weights_only=True, and refuse the wrong model."""
 from __future__ import annotations
 
+import os
+
 import torch
 import pytest
 
@@ -116,6 +118,9 @@ def test_writes_are_atomic_and_leave_no_temp_files(tmp_path):
     save_pruned(model, path, "csr")
     save_pruned(model, path, "bitmask_fp16")                # overwrite in place
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask        # not mkstemp's private 0600
     assert torch.load(path, weights_only=True)["course_format"] == "bitmask_fp16"
 
 
