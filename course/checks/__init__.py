@@ -21,5 +21,6 @@ from course.checks.nb00 import check_dense_bytes, check_linear_params
 from course.checks.nb01 import check_achieved_sparsity, check_largest_sparsity_within
 from course.checks.nb02 import check_csr_bytes
 from course.checks.nb03 import check_conv_flops
+from course.checks.nb08 import check_pick_ratios, check_speedup_bound
 
 __all__ = [name for name in dir() if name.startswith("check_")] + ["CheckResult", "call", "check", "fail"]
