@@ -31,6 +31,11 @@ def _slider(value: float, description: str, step: float = 0.01) -> widgets.Float
                                layout=_WIDE)
 
 
+def _image(fig) -> widgets.Image:
+    """An Image widget as wide as the figure's PNG, so the browser shows it at its own resolution."""
+    return widgets.Image(format="png", width=str(round(fig.get_figwidth() * fig.dpi)))
+
+
 def _html(css: str) -> widgets.HTML:
     w = widgets.HTML()
     w.add_class(css)
@@ -49,7 +54,7 @@ class SparsityExplorer(widgets.VBox):
                                             value="weights", description="granularity")
         self.layer = widgets.Dropdown(options=view.engine.layer_names, value=view.figure.layer, description="layer")
         self.readout, self.details = _html("course-readout"), _html("course-details")
-        self.image = widgets.Image(format="png")
+        self.image = _image(view.figure.fig)
         self.errors = widgets.Output()
         self.numbers = None
         self._syncing = False
@@ -90,10 +95,10 @@ class SparsityExplorer(widgets.VBox):
         """Apply the current control values: prune, measure, redraw (the slider's callback)."""
         self.numbers = self.view.update(self.slider.value, self.criterion.value, self.scope.value,
                                         self.granularity.value)
-        self.readout.value = html.escape(self.numbers.readout())
+        self.image.value = self.view.figure.png()
         collapse = f'<br><b style="color:#c44e52">{html.escape(self.numbers.collapse)}</b>' if self.numbers.collapse else ""
         self.details.value = html.escape(self.numbers.details()) + collapse
-        self.image.value = self.view.figure.png()
+        self.readout.value = html.escape(self.numbers.readout())    # last: a new readout means all is drawn
         return self.numbers
 
 
@@ -105,7 +110,7 @@ class ScopeExplorer(widgets.VBox):
         self.slider = _slider(sparsity, "sparsity", step=0.001)          # layer collapse needs 0.99 and beyond
         self.criterion = widgets.Dropdown(options=list(CRITERIA), value="magnitude", description="criterion")
         self.readout, self.collapse = _html("course-readout"), _html("course-collapse")
-        self.image = widgets.Image(format="png")
+        self.image = _image(view.figure.fig)
         self.errors = widgets.Output()
         self.comparison = None
         super().__init__([widgets.HBox([self.slider, self.criterion]), self.readout, self.collapse, self.image,
@@ -125,10 +130,10 @@ class ScopeExplorer(widgets.VBox):
     def update(self):
         """Apply the current control values to both scopes and redraw."""
         self.comparison = self.view.update(self.slider.value, self.criterion.value)
-        self.readout.value = html.escape(self.comparison.readout())
+        self.image.value = self.view.figure.png()
         notes = [f"{n.scope}: {n.collapse}" for n in (self.comparison.local, self.comparison.global_) if n.collapse]
         self.collapse.value = "".join(f'<b style="color:#c44e52">{html.escape(t)}</b><br>' for t in notes)
-        self.image.value = self.view.figure.png()
+        self.readout.value = html.escape(self.comparison.readout())     # last: a new readout means all is drawn
         return self.comparison
 
 
