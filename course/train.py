@@ -111,7 +111,7 @@ def train(model: nn.Module, train_loader: Iterable, *, epochs: int, lr: float, o
           momentum: float = 0.9, weight_decay: float = 0.0, schedule: str = "constant",
           device: str | torch.device | None = None, progress: bool = True, val_loader: Iterable | None = None,
           seed: int | None = None) -> History:
-    """Minimise cross-entropy with SGD (momentum) or Adam; MUTATES `model` (trains it in place and moves it to `device`).
+    """Minimise cross-entropy with SGD (momentum) or Adam; MUTATES `model` (trained in place, moved to `device`).
 
     schedule "cosine": lr_t = lr * (1 + cos(pi * t / T)) / 2 per step t of T; "constant": lr_t = lr.
     If the model carries course masks, gradients are masked before and `reapply_masks` runs after every
