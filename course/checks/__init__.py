@@ -22,5 +22,7 @@ from course.checks.nb01 import check_achieved_sparsity, check_largest_sparsity_w
 from course.checks.nb02 import check_csr_bytes
 from course.checks.nb03 import check_conv_flops
 from course.checks.nb08 import check_pick_ratios, check_speedup_bound
+from course.checks.nb04 import check_spearman
+from course.checks.nb05 import check_chain_connected
 
 __all__ = [name for name in dir() if name.startswith("check_")] + ["CheckResult", "call", "check", "fail"]

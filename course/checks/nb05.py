@@ -1,0 +1,90 @@
+"""Checks for 05 · Local vs global scope: does any path from input to output survive a chain of pruning masks?
+
+Reference solutions are in tests/test_checks_nb05.py, not in the library. The masks below are made up (not
+measurements); each case is built so that a usual wrong answer (checking only that every layer keeps a weight,
+reading a mask as (in, out), asking every output to be reachable) gives the wrong verdict.
+"""
+from __future__ import annotations
+
+import torch
+
+from course.checks._core import call, check, describe, fail
+
+__all__ = ["check_chain_connected"]
+
+
+def _connected(masks: list[torch.Tensor], every_output: bool = False) -> bool:
+    """reach_0 = all inputs; reach_{l+1}[i] = any_j(M_l[i, j] and reach_l[j]); connected iff any(reach_L)."""
+    reach = torch.ones(masks[0].shape[1], dtype=torch.bool)
+    for m in masks:
+        reach = (m & reach[None, :]).any(1)                                 # (out,)
+    return bool(reach.all() if every_output else reach.any())
+
+
+def _transposed(masks: list[torch.Tensor]) -> bool | None:
+    """The verdict if each mask were read as (in, out); None when the shapes don't chain that way."""
+    reach = torch.ones(masks[0].shape[0], dtype=torch.bool)
+    for m in masks:
+        if m.shape[0] != reach.numel():
+            return None
+        reach = (m & reach[:, None]).any(0)
+    return bool(reach.any())
+
+
+def _mask(shape: tuple[int, int], kept: list[tuple[int, int]]) -> torch.Tensor:
+    m = torch.zeros(shape, dtype=torch.bool)
+    for i, j in kept:
+        m[i, j] = True
+    return m
+
+
+def _cases() -> list[tuple[str, list[torch.Tensor]]]:
+    g = torch.Generator().manual_seed(5)
+    dense = [torch.ones(4, 6, dtype=torch.bool), torch.ones(3, 4, dtype=torch.bool), torch.ones(2, 3, dtype=torch.bool)]
+    sparse_path = [_mask((4, 6), [(2, 5)]), _mask((3, 4), [(0, 2)]), _mask((2, 3), [(1, 0)])]
+    misaligned = [_mask((4, 6), [(0, 1), (0, 3)]), _mask((3, 4), [(2, 1), (1, 3)]), _mask((2, 3), [(0, 2), (1, 2)])]
+    empty_layer = [torch.rand(4, 6, generator=g) > 0.3, torch.zeros(3, 4, dtype=torch.bool),
+                   torch.rand(2, 3, generator=g) > 0.3]
+    dead_end = [_mask((4, 4), [(0, 0), (1, 1)]), _mask((4, 4), [(2, 0), (3, 3)]), _mask((4, 4), [(1, 3)])]
+    one_output = [torch.ones(4, 6, dtype=torch.bool), torch.ones(3, 4, dtype=torch.bool), _mask((2, 3), [(0, 1)])]
+    square_flip = [_mask((3, 3), [(0, 1)]), _mask((3, 3), [(2, 0)])]
+    return [("three dense layers (4x6, 3x4, 2x3)", dense),
+            ("one weight per layer that lines up into a single path", sparse_path),
+            ("every layer keeps weights, but the survivors do not line up", misaligned),
+            ("the middle layer has every weight pruned", empty_layer),
+            ("a unit is reached but its outgoing weights are pruned; other units have outgoing weights but are "
+             "never reached", dead_end),
+            ("only one of the two output units keeps an input", one_output),
+            ("square masks where reading them as (in, out) gives the opposite verdict", square_flip)]
+
+
+@check("is the chain still connected?")
+def check_chain_connected(fn) -> str:
+    """fn(masks) -> True iff some input reaches some output through kept weights; masks[l] is bool (out, in)."""
+    for what, masks in _cases():
+        case = f"{getattr(fn, '__name__', 'fn')}(masks) with {what}"
+        got = call(fn, [m.clone() for m in masks], names=("masks",), case=case)
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = bool(got)
+        if not isinstance(got, bool):
+            fail(f"Return True or False (a Python bool or a one-element bool tensor); you returned {describe(got)}. "
+                 f"Case: {case}.")
+        want = _connected(masks)
+        if got == want:
+            continue
+        if got and all(bool(m.any()) for m in masks):
+            fail(f"Your function says connected, but no input reaches the output in this case ({what}). "
+                 f"Checking that every "
+                 f"layer keeps a weight is not enough; propagate which units are reachable, layer by layer: "
+                 f"reach = (mask & reach[None, :]).any(1).")
+        if got == _transposed(masks):
+            fail(f"Read each mask as (out, in), like a Linear weight: row i is output unit i, column j input unit j. "
+                 f"Your verdict matches reading them as (in, out). Case: {what}.")
+        if got == _connected(masks, every_output=True):
+            fail("One path is enough: the output depends on the input when ANY output unit is reachable, "
+                 f"not only when all of them are (return reach.any(), not reach.all()). Case: {what}.")
+        fail(f"Your function says {'connected' if got else 'not connected'}, but the answer is {want} ({what}). "
+             f"A unit is reachable when it keeps a weight from a reachable unit of the layer before; start with "
+             f"every input reachable.")
+    return ("Correct: you propagated reachable units layer by layer. Every layer can keep weights and the chain "
+            "can still be cut, when the survivors of consecutive layers do not line up.")
