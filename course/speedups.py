@@ -23,7 +23,7 @@ from course.pruning.structured import check_ratio, prune_structured
 from course.pruning.unstructured import check_sparsity, prune_unstructured
 from course.table import Table
 
-__all__ = ["csr_sweep", "slim_sweep", "break_even"]
+__all__ = ["csr_sweep", "slim_sweep", "break_even", "best_of_rounds"]
 
 
 def _batch_sizes(batch_sizes: Sequence[int]) -> list[int]:
@@ -45,71 +45,91 @@ def _points(values: Sequence[float], check, what: str) -> list[float]:
     return out
 
 
-def csr_sweep(model: nn.Module, sparsities: Sequence[float], batch_sizes: Sequence[int], *, input_shape=None,
-              threads: int = 1, min_run_time: float = 0.2, progress: bool = True) -> Table:
-    """Median latency (ms) of `model` (dense), its local-magnitude-pruned copy (dense with zeros) and that copy as
-    CSR (`to_sparse_csr`), one row per (sparsity, batch size); speedup × = dense ms / that form's ms.
+def _rounds(rounds: int) -> int:
+    if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or rounds < 1:
+        raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
+    return int(rounds)
 
-    The dense model is timed once per batch size. Only nn.Linear layers become CSR (convolutions stay dense).
+
+def best_of_rounds(models: dict, batch_sizes: Sequence[int], rounds: int, bar=None, **timing) -> dict:
+    """{(name, batch): ms}: min over `rounds` of `latency(...).median_ms`, every model timed once per round.
+
+    Interleaving the models within each round exposes them to the same background load; the minimum keeps the
+    round least disturbed by it (interference only ever adds time).
+    """
+    best: dict = {}
+    for _ in range(_rounds(rounds)):
+        for name, model in models.items():
+            for b in batch_sizes:
+                ms = latency(model, b, **timing).median_ms
+                best[name, b] = min(ms, best.get((name, b), ms))
+                if bar is not None:
+                    bar.update(1)
+    return best
+
+
+def csr_sweep(model: nn.Module, sparsities: Sequence[float], batch_sizes: Sequence[int], *, input_shape=None,
+              threads: int = 1, min_run_time: float = 0.2, rounds: int = 1, progress: bool = True) -> Table:
+    """Latency (ms) of `model` (dense), its local-magnitude-pruned copy (dense with zeros) and that copy as CSR
+    (`to_sparse_csr`), one row per (sparsity, batch size); speedup × = dense ms / that form's ms.
+
+    Each time is the best of `rounds` interleaved medians (`best_of_rounds`). Only nn.Linear layers become CSR.
     """
     sparsities = _points(sparsities, check_sparsity, "sparsity")
     batch_sizes = _batch_sizes(batch_sizes)
-    timing = {"input_shape": input_shape, "threads": threads, "min_run_time": min_run_time}
-    bar = tqdm(total=len(batch_sizes) * (1 + 2 * len(sparsities)), desc="CSR vs dense latency", disable=not progress,
-               leave=False)
-    dense = {}
-    for b in batch_sizes:
-        dense[b] = latency(model, b, **timing).median_ms
-        bar.update(1)
-    rows = []
+    models = {"dense": model}
     for s in sparsities:
-        zeros = prune_unstructured(model, s)              # dense weights, a fraction s of them zero
-        csr = to_sparse_csr(zeros)                        # the same weights, stored as CSR
-        for b in batch_sizes:
-            z_ms = latency(zeros, b, **timing).median_ms
-            c_ms = latency(csr, b, **timing).median_ms
-            bar.update(2)
-            rows.append((s, b, dense[b], z_ms, c_ms, dense[b] / z_ms, dense[b] / c_ms))
+        models["zeros", s] = prune_unstructured(model, s)          # dense weights, a fraction s of them zero
+        models["csr", s] = to_sparse_csr(models["zeros", s])      # the same weights, stored as CSR
+    bar = tqdm(total=_rounds(rounds) * len(models) * len(batch_sizes), desc="CSR vs dense latency",
+               disable=not progress, leave=False)
+    ms = best_of_rounds(models, batch_sizes, rounds, bar, input_shape=input_shape, threads=threads,
+                        min_run_time=min_run_time)
     bar.close()
+    rows = []
+    for b in batch_sizes:
+        for s in sorted(sparsities):
+            d, z, c = ms["dense", b], ms[("zeros", s), b], ms[("csr", s), b]
+            rows.append((s, b, d, z, c, d / z, d / c))
     rows.sort(key=lambda r: (r[1], r[0]))
     return Table(["sparsity", "batch", "dense ms", "zeros ms", "csr ms", "zeros ×", "csr ×"], rows,
                  title="Latency: dense vs dense-with-zeros vs CSR",
                  formats={"sparsity": ".0%", "dense ms": ".3f", "zeros ms": ".3f", "csr ms": ".3f",
                           "zeros ×": ".2f", "csr ×": ".2f"},
-                 note=f"median of torch.utils.benchmark runs, {threads} thread(s), this machine; × = dense ms / ms")
+                 note=f"best of {rounds} interleaved medians (torch.utils.benchmark), {threads} thread(s), this "
+                      f"machine; × = dense ms / ms")
 
 
 def slim_sweep(model: nn.Module, ratios: Sequence[float], batch_sizes: Sequence[int], *, input_shape=None,
-               criterion: str = "l1", threads: int = 1, min_run_time: float = 0.2, progress: bool = True) -> Table:
+               criterion: str = "l1", threads: int = 1, min_run_time: float = 0.2, rounds: int = 1,
+               progress: bool = True) -> Table:
     """For each unit ratio r: `prune_structured(model, r, criterion)`, its FLOPs × = dense FLOPs / slim FLOPs and,
-    per batch size, speedup × = dense median ms / slim median ms. One row per (ratio, batch size).
+    per batch size, speedup × = dense ms / slim ms. One row per (ratio, batch size).
+
+    Each time is the best of `rounds` interleaved medians (`best_of_rounds`).
     """
     ratios = _points(ratios, check_ratio, "ratio")
     batch_sizes = _batch_sizes(batch_sizes)
-    timing = {"input_shape": input_shape, "threads": threads, "min_run_time": min_run_time}
-    bar = tqdm(total=len(batch_sizes) * (1 + len(ratios)), desc="slim vs dense latency", disable=not progress,
-               leave=False)
     dense_flops = count_flops(model, input_shape).dense
-    dense = {}
-    for b in batch_sizes:
-        dense[b] = latency(model, b, **timing).median_ms
-        bar.update(1)
+    models = {"dense": model} | {r: prune_structured(model, r, criterion=criterion) for r in ratios}
+    bar = tqdm(total=_rounds(rounds) * len(models) * len(batch_sizes), desc="slim vs dense latency",
+               disable=not progress, leave=False)
+    ms = best_of_rounds(models, batch_sizes, rounds, bar, input_shape=input_shape, threads=threads,
+                        min_run_time=min_run_time)
+    bar.close()
     rows = []
     for r in ratios:
-        slim = prune_structured(model, r, criterion=criterion)
-        flops = count_flops(slim, input_shape).dense
-        params = count_params(slim).total
+        flops = count_flops(models[r], input_shape).dense
+        params = count_params(models[r]).total
         for b in batch_sizes:
-            ms = latency(slim, b, **timing).median_ms
-            bar.update(1)
-            rows.append((r, b, params, flops, dense_flops / flops, dense[b], ms, dense[b] / ms))
-    bar.close()
+            rows.append((r, b, params, flops, dense_flops / flops, ms["dense", b], ms[r, b], ms["dense", b] / ms[r, b]))
     rows.sort(key=lambda row: (row[1], row[0]))
     return Table(["ratio", "batch", "params", "FLOPs", "FLOPs ×", "dense ms", "slim ms", "speedup ×"], rows,
                  title="Structured pruning: FLOP reduction vs measured speedup",
                  formats={"ratio": ".0%", "params": "count", "FLOPs": "count", "FLOPs ×": ".2f", "dense ms": ".3f",
                           "slim ms": ".3f", "speedup ×": ".2f"},
-                 note=f"FLOPs per image (torch.utils.flop_counter); latency: median, {threads} thread(s), this machine")
+                 note=f"FLOPs per image (torch.utils.flop_counter); latency: best of {rounds} interleaved medians, "
+                      f"{threads} thread(s), this machine")
 
 
 def break_even(sparsities: Sequence[float], speedups: Sequence[float]) -> float | None:

@@ -92,3 +92,28 @@ def test_break_even_edge_cases():
         break_even([0.1, 0.2], [1.0])
     with pytest.raises(ValueError, match="> 0"):
         break_even([0.1, 0.2], [1.0, 0.0])
+
+
+def test_best_of_rounds_interleaves_models_and_keeps_the_minimum(monkeypatch):
+    import course.speedups as speedups
+    from course.metrics import LatencyResult
+
+    calls = []
+    fake = {("a", 1): [3.0, 1.0, 2.0], ("b", 1): [5.0, 6.0, 4.0]}
+
+    def fake_latency(model, batch_size, **timing):
+        calls.append((model, batch_size))
+        ms = fake[model, batch_size][sum(1 for c in calls if c == (model, batch_size)) - 1]
+        return LatencyResult(median_ms=ms, iqr_ms=0.0, batch_size=batch_size, threads=1, runs=1)
+
+    monkeypatch.setattr(speedups, "latency", fake_latency)
+    best = speedups.best_of_rounds({"a": "a", "b": "b"}, [1], 3)
+    assert best == {("a", 1): 1.0, ("b", 1): 4.0}
+    assert calls == [("a", 1), ("b", 1)] * 3            # a, b, a, b, a, b: interleaved rounds
+    with pytest.raises(ValueError, match="rounds"):
+        speedups.best_of_rounds({"a": "a"}, [1], 0)
+
+
+def test_sweeps_accept_rounds():
+    t = csr_sweep(nn.Sequential(nn.Linear(8, 4)), [0.5], [1], input_shape=(8,), rounds=2, **FAST_TIMING)
+    assert len(t) == 1 and "best of 2" in t.note
