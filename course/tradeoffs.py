@@ -1,7 +1,7 @@
 """Trade-offs: measure pruned operating points, extract Pareto fronts, pick the best one under a budget.
 
-An operating point is one configuration (`Config`: kind + amount) re-pruned from the kept original, fine-tuned
-and measured: a dict with "name", "kind", "amount", "accuracy", "size_bytes" (its smallest lossless file),
+An operating point is one configuration (`Config`: kind, amount, scope) re-pruned from the kept original, fine-tuned
+and measured: a dict with "name", "kind", "amount", "scope", "accuracy", "size_bytes" (its smallest lossless file),
 "format", "nonzero", "flops" (effective), "latency_ms" (median). The same config built twice with `build`
 gives the same model (the fine-tuning shuffle is reseeded), so the chosen point can always be re-made.
 Introduced in 07_metrics_tradeoffs
@@ -23,8 +23,8 @@ from tqdm.auto import tqdm
 from course.export import to_bytes
 from course.table import Table
 
-__all__ = ["KINDS", "LOSSLESS", "LIMITS", "Config", "prune_config", "build", "smallest_form", "measure", "sweep",
-           "dominates", "pareto_front", "pick", "points_table"]
+__all__ = ["KINDS", "SCOPES", "LOSSLESS", "LIMITS", "Config", "prune_config", "build", "smallest_form", "latencies", "measure",
+           "sweep", "dominates", "pareto_front", "pick", "points_table"]
 
 KINDS = ("dense", "unstructured", "structured")
 #: Storage forms that keep every weight exactly (bitmask_fp16 rounds values, so it is left out).
@@ -33,16 +33,23 @@ LOSSLESS = ("dense", "csr", "bitmask_fp32")
 LIMITS = {"max_size": ("size_bytes", "<="), "max_latency": ("latency_ms", "<="), "min_accuracy": ("accuracy", ">=")}
 
 
+SCOPES = ("local", "global")
+
+
 @dataclass(frozen=True)
 class Config:
-    """A pruning configuration: kind "dense", "unstructured" (amount = sparsity) or "structured" (amount = ratio)."""
+    """A pruning configuration: kind "dense", "unstructured" (amount = sparsity) or "structured" (amount = ratio),
+    and the scope that compares scores ("local": per layer, "global": over the whole network)."""
 
     kind: str
     amount: float = 0.0
+    scope: str = "local"
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown kind {self.kind!r}; choose one of {list(KINDS)}")
+        if self.scope not in SCOPES:
+            raise ValueError(f"unknown scope {self.scope!r}; choose one of {list(SCOPES)}")
         a = self.amount
         if isinstance(a, bool) or not isinstance(a, numbers.Real) or math.isnan(a) or not 0.0 <= a < 1.0:
             raise ValueError(f"amount must be a number in [0, 1) (sparsity or ratio of units removed), got {a!r}")
@@ -51,8 +58,15 @@ class Config:
 
     @property
     def name(self) -> str:
-        """A short label: 'dense', 'unstructured 90%', 'structured 50%'."""
-        return "dense" if self.kind == "dense" else f"{self.kind} {100 * self.amount:.4g}%"
+        """A short label: 'dense', 'unstructured 90%', 'structured 50%', with ' global' for the global scope."""
+        if self.kind == "dense":
+            return "dense"
+        return f"{self.kind} {100 * self.amount:.4g}%" + (" global" if self.scope == "global" else "")
+
+    @classmethod
+    def of(cls, point: Mapping) -> "Config":
+        """The config a point dict was measured from (its "kind", "amount" and "scope")."""
+        return cls(point["kind"], point["amount"], point.get("scope", "local"))
 
     def __repr__(self) -> str:
         return f"Config({self.name})"
@@ -65,10 +79,12 @@ def prune_config(original: nn.Module, config: Config, **prune_kwargs: Any) -> nn
     if not isinstance(config, Config):
         raise TypeError(f"config must be a course.tradeoffs.Config, got {type(config).__name__}")
     prune_kwargs.pop("inplace", None)
+    if "scope" in prune_kwargs:
+        raise TypeError("give the scope in the Config (Config(kind, amount, scope)), not as a keyword")
     if config.kind == "unstructured":
-        return prune_unstructured(original, config.amount, **prune_kwargs)
+        return prune_unstructured(original, config.amount, scope=config.scope, **prune_kwargs)
     if config.kind == "structured":
-        return prune_structured(original, config.amount, **prune_kwargs)
+        return prune_structured(original, config.amount, scope=config.scope, **prune_kwargs)
     return copy.deepcopy(original)
 
 
@@ -107,31 +123,57 @@ def smallest_form(model: nn.Module, forms: Sequence[str] = LOSSLESS) -> tuple[st
     return form, size
 
 
-def measure(model: nn.Module, config: Config, test_loader: Iterable, *, batch_size: int = 64,
-            min_run_time: float = 0.2, input_shape=None) -> dict:
-    """One operating point: accuracy on `test_loader`, smallest lossless bytes, nonzero params, FLOPs, latency."""
-    from course.metrics import count_flops, count_params, latency
+def latencies(models: Mapping[str, nn.Module], batch_size: int = 64, *, repeats: int = 3, min_run_time: float = 0.2,
+              input_shape=None, progress: bool = False) -> dict[str, float]:
+    """Latency (ms) per model = min over `repeats` round-robin rounds of `course.metrics.latency`'s median.
+
+    Taking turns spreads slow spells of a busy machine over all models; the minimum keeps the run least disturbed.
+    """
+    from course.metrics import latency
+
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
+    best = {name: math.inf for name in models}
+    rounds = [(r, name) for r in range(repeats) for name in models]
+    for _, name in tqdm(rounds, desc="latency", disable=not progress, leave=False):
+        result = latency(models[name], batch_size, input_shape=input_shape, min_run_time=min_run_time)
+        best[name] = min(best[name], result.median_ms)
+    return best
+
+
+def measure(model: nn.Module, config: Config, test_loader: Iterable, *, latency_ms: float | None = None,
+            batch_size: int = 64, min_run_time: float = 0.2, input_shape=None) -> dict:
+    """One operating point: accuracy on `test_loader`, smallest lossless bytes, nonzero params, FLOPs, latency.
+
+    `latency_ms=None` measures it here (one `latencies` round); pass a value measured elsewhere to reuse it.
+    """
+    from course.metrics import count_flops, count_params
     from course.train import evaluate
 
+    if latency_ms is None:
+        latency_ms = latencies({config.name: model}, batch_size, repeats=1, min_run_time=min_run_time,
+                               input_shape=input_shape)[config.name]
     form, size = smallest_form(model)
-    lat = latency(model, batch_size, input_shape=input_shape, min_run_time=min_run_time)
-    return {"name": config.name, "kind": config.kind, "amount": float(config.amount),
+    return {"name": config.name, "kind": config.kind, "amount": float(config.amount), "scope": config.scope,
             "accuracy": evaluate(model, test_loader), "size_bytes": size, "format": form,
             "nonzero": count_params(model).nonzero,
-            "flops": count_flops(model, input_shape).effective, "latency_ms": lat.median_ms}
+            "flops": count_flops(model, input_shape).effective, "latency_ms": float(latency_ms)}
 
 
 def sweep(original: nn.Module, configs: Iterable[Config], train_loader: Iterable | None, test_loader: Iterable, *,
-          epochs: int = 1, lr: float = 0.01, seed: int = 0, batch_size: int = 64, min_run_time: float = 0.2,
-          input_shape=None, progress: bool = True, **prune_kwargs: Any) -> list[dict]:
-    """`build` then `measure` every config, each re-pruned from `original`; one point dict per config."""
+          epochs: int = 1, lr: float = 0.01, seed: int = 0, batch_size: int = 64, repeats: int = 3,
+          min_run_time: float = 0.2, input_shape=None, progress: bool = True, **prune_kwargs: Any) -> list[dict]:
+    """`build` every config (each re-pruned from `original`), time them all with `latencies`, `measure` each."""
     configs = list(configs)
-    points = []
-    for config in tqdm(configs, desc="operating points", disable=not progress):
-        model = build(original, config, train_loader, epochs=epochs, lr=lr, seed=seed, **prune_kwargs)
-        points.append(measure(model, config, test_loader, batch_size=batch_size, min_run_time=min_run_time,
-                              input_shape=input_shape))
-    return points
+    names = [c.name for c in configs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"configs repeat: {names}; give each configuration once")
+    models = {c.name: build(original, c, train_loader, epochs=epochs, lr=lr, seed=seed, **prune_kwargs)
+              for c in tqdm(configs, desc="prune + fine-tune", disable=not progress)}
+    times = latencies(models, batch_size, repeats=repeats, min_run_time=min_run_time, input_shape=input_shape,
+                      progress=progress)
+    return [measure(models[c.name], c, test_loader, latency_ms=times[c.name], input_shape=input_shape)
+            for c in configs]
 
 
 def _value(point: Mapping, key: str) -> float:

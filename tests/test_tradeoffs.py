@@ -47,6 +47,11 @@ def test_config_names_and_validation():
             Config("unstructured", bad)
     with pytest.raises(ValueError, match="amount must be 0"):
         Config("dense", 0.5)
+    assert Config("unstructured", 0.9, "global").name == "unstructured 90% global"
+    with pytest.raises(ValueError, match=r"unknown scope 'layer'; choose one of \['local', 'global'\]"):
+        Config("structured", 0.5, "layer")
+    point = {"name": "unstructured 90% global", "kind": "unstructured", "amount": 0.9, "scope": "global"}
+    assert Config.of(point) == Config("unstructured", 0.9, "global")
 
 
 def test_prune_config_returns_new_models_and_leaves_the_original_alone():
@@ -62,6 +67,13 @@ def test_prune_config_returns_new_models_and_leaves_the_original_alone():
     assert d is not model and same_state(d, model)
     with pytest.raises(TypeError, match="Config"):
         tradeoffs.prune_config(model, ("unstructured", 0.5))
+    with pytest.raises(TypeError, match="give the scope in the Config"):
+        tradeoffs.prune_config(model, Config("unstructured", 0.5), scope="global")
+    g = tradeoffs.prune_config(model, Config("unstructured", 0.9, "global"))
+    densities = {n: float(m.float().mean()) for n, m in get_masks(g).items()}
+    assert len({round(d, 3) for d in densities.values()}) > 1                 # one threshold, uneven layers
+    assert abs(sum(float(m.sum()) for m in get_masks(g).values()) / sum(m.numel() for m in get_masks(g).values())
+               - 0.1) < 1e-3
 
 
 def test_build_is_repeatable_and_fine_tunes_only_pruned_configs():
@@ -97,7 +109,7 @@ def test_measure_and_sweep_give_one_real_point_per_config():
     train_loader, test_loader = loaders()
     configs = [Config("dense"), Config("unstructured", 0.9), Config("structured", 0.5)]
     points = tradeoffs.sweep(model, configs, train_loader, test_loader, epochs=1, lr=0.01, batch_size=4,
-                             min_run_time=0.01, progress=False)
+                             repeats=1, min_run_time=0.01, progress=False)
     assert [p["name"] for p in points] == ["dense", "unstructured 90%", "structured 50%"]
     dense, unstructured, structured = points
     assert dense["accuracy"] == evaluate(model, test_loader)
@@ -107,9 +119,36 @@ def test_measure_and_sweep_give_one_real_point_per_config():
     assert unstructured["size_bytes"] < dense["size_bytes"] / 4 and unstructured["format"] != "dense"
     assert structured["format"] == "dense" and structured["size_bytes"] < dense["size_bytes"] / 1.8
     assert all(p["latency_ms"] > 0 and 0 <= p["accuracy"] <= 1 for p in points)
+    assert [Config.of(p) for p in points] == configs                          # a point says how to re-make it
     rebuilt = build(model, configs[1], train_loader, epochs=1, lr=0.01)
     assert tradeoffs.measure(rebuilt, configs[1], test_loader, batch_size=4,
                              min_run_time=0.01)["accuracy"] == unstructured["accuracy"]
+
+
+def test_sweep_refuses_repeated_configs():
+    train_loader, test_loader = loaders()
+    with pytest.raises(ValueError, match="configs repeat"):
+        tradeoffs.sweep(lenet300(), [Config("dense"), Config("dense")], train_loader, test_loader, progress=False)
+
+
+def test_latencies_take_turns_and_keep_each_models_fastest_round(monkeypatch):
+    from course import metrics
+
+    calls = []
+    fake = {"a": iter([5.0, 3.0, 4.0]), "b": iter([1.0, 2.0, 0.5])}
+
+    def fake_latency(model, batch_size, **kw):
+        calls.append(model.tag)
+        return metrics.LatencyResult(next(fake[model.tag]), 0.0, batch_size, 1, 1)
+
+    monkeypatch.setattr(metrics, "latency", fake_latency)
+    models = {name: torch.nn.Linear(2, 2) for name in ("a", "b")}
+    for name, m in models.items():
+        m.tag = name
+    assert tradeoffs.latencies(models, 8, repeats=3) == {"a": 3.0, "b": 0.5}
+    assert calls == ["a", "b"] * 3                                       # round-robin, not one model at a time
+    with pytest.raises(ValueError, match="repeats must be an int >= 1"):
+        tradeoffs.latencies(models, repeats=0)
 
 
 # --- fronts and budgets --------------------------------------------------------------------------------------
