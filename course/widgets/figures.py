@@ -2,6 +2,8 @@
 
 The figures are `matplotlib.figure.Figure` objects, not pyplot figures, so the inline backend never shows or
 closes them behind our back; a widget shows them as an `ipywidgets.Image` whose PNG bytes change per update.
+Rendering blits: the static parts (axes, ticks, labels) are drawn once and kept as a pixel buffer; an update
+restores that buffer and draws only the artists that move. Saving or showing the figure inline draws it all.
 """
 from __future__ import annotations
 
@@ -9,12 +11,14 @@ import io
 
 import numpy as np
 import torch
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from PIL import Image
 from matplotlib.figure import Figure
 
 from course.widgets.engine import EngineResult, PruningEngine
 
-__all__ = ["SparsityFigure", "ScopeFigure", "mask_image"]
+__all__ = ["SparsityFigure", "ScopeFigure", "Blitter", "mask_image"]
 
 KEPT, PRUNED, COLLAPSED = "#4c72b0", "#dd8452", "#c44e52"
 BINS = 60
@@ -31,11 +35,46 @@ def mask_image(mask: torch.Tensor, max_side: int = MAX_SIDE) -> np.ndarray:
     return img[0, 0].numpy()
 
 
-def _png(fig: Figure) -> bytes:
-    """PNG bytes of `fig` at its own dpi."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+class Blitter:
+    """PNGs of a figure whose moving artists are redrawn over a cached background (matplotlib blitting)."""
+
+    def __init__(self, fig: Figure):
+        self.fig = fig
+        self.canvas = FigureCanvasAgg(fig)
+        self.artists: list[Artist] = []
+        self.background = None
+
+    def __repr__(self) -> str:
+        return f"Blitter({len(self.artists)} moving artists, background {'cached' if self.background else 'stale'})"
+
+    def set_artists(self, artists: list[Artist]) -> None:
+        """The artists that change per update: left out of the background, redrawn on it each time."""
+        self.artists = list(artists)
+        self.background = None
+
+    def png(self) -> bytes:
+        """Restore the background (drawing it the first time), draw the moving artists, encode as PNG."""
+        if self.background is None:
+            # animated only while the background is drawn: a saved or inline-shown figure still draws them all
+            # (Figure.draw leaves out animated figure-level artists even when saving)
+            for a in self.artists:
+                a.set_animated(True)
+            try:
+                self.canvas.draw()
+            finally:
+                for a in self.artists:
+                    a.set_animated(False)
+            self.background = self.canvas.copy_from_bbox(self.fig.bbox)
+        else:
+            self.canvas.restore_region(self.background)
+        renderer = self.canvas.get_renderer()
+        for a in self.artists:
+            a.draw(renderer)
+        w, h = self.canvas.get_width_height()
+        buf = io.BytesIO()
+        Image.frombuffer("RGBA", (w, h), self.canvas.buffer_rgba(), "raw", "RGBA", 0, 1).save(
+            buf, format="PNG", compress_level=1)
+        return buf.getvalue()
 
 
 def _layer_bars(ax, names: list[str], color: str):
@@ -54,7 +93,7 @@ class SparsityFigure:
     def __init__(self, engine: PruningEngine, layer: str):
         self.engine = engine
         self.fig = Figure(figsize=(11, 3.2), dpi=80)
-        FigureCanvasAgg(self.fig)
+        self.blit = Blitter(self.fig)
         self.ax_bars, self.ax_hist, self.ax_mask = self.fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.1, 1, 1]})
         self.fig.subplots_adjust(left=0.06, right=0.98, bottom=0.2, top=0.8, wspace=0.3)
         self.bars, self.overall = _layer_bars(self.ax_bars, engine.layer_names, KEPT)
@@ -90,6 +129,8 @@ class SparsityFigure:
         self.ax_mask.set_xlabel("inputs" + (" x kernel" if len(shape) > 2 else ""))
         self.ax_mask.set_ylabel("outputs")
         self.ax_mask.set_title(f"{layer} mask {tuple(shape)}, black = pruned", fontsize=10)
+        self.blit.set_artists([*self.bars, self.overall, self.kept, *self.lines, ax.get_legend(), self.ax_hist.title,
+                               self.image, *self.ax_mask.spines.values(), self.title])
 
     def update(self, result: EngineResult) -> None:
         """Move every artist to `result` in place; nothing is re-created."""
@@ -113,8 +154,8 @@ class SparsityFigure:
         self.title.set_text(nums.readout() + (f"  [{nums.collapse}]" if nums.collapse else ""))
 
     def png(self) -> bytes:
-        """The figure as PNG bytes (what the widget's Image shows)."""
-        return _png(self.fig)
+        """The figure as PNG bytes (what the widget's Image shows), blitted."""
+        return self.blit.png()
 
 
 class ScopeFigure:
@@ -123,15 +164,18 @@ class ScopeFigure:
     def __init__(self, engine: PruningEngine):
         self.engine = engine
         self.fig = Figure(figsize=(11, 3.2), dpi=80)
-        FigureCanvasAgg(self.fig)
+        self.blit = Blitter(self.fig)
         self.axes = self.fig.subplots(1, 2, sharey=True)
         self.fig.subplots_adjust(left=0.06, right=0.98, bottom=0.2, top=0.82, wspace=0.08)
         self.artists = [_layer_bars(ax, engine.layer_names, KEPT) for ax in self.axes]
-        self.notes = [ax.text(0.02, 0.95, "", transform=ax.transAxes, va="top", fontsize=9, color=COLLAPSED)
+        self.notes = [ax.text(0.03, 0.9, "", transform=ax.transAxes, va="top", fontsize=9, color=COLLAPSED,
+                              bbox={"facecolor": "white", "edgecolor": COLLAPSED, "alpha": 0.9}, visible=False)
                       for ax in self.axes]
         self.labels = [[ax.text(i, 0, "", ha="center", va="bottom", fontsize=7) for i in range(len(engine.layer_names))]
                        for ax in self.axes]
         self.axes[1].set_ylabel("")
+        self.blit.set_artists([a for (bars, overall), note, labels in zip(self.artists, self.notes, self.labels)
+                               for a in (*bars, overall, note, *labels)] + [ax.title for ax in self.axes])
 
     def __repr__(self) -> str:
         return f"ScopeFigure(layers={self.engine.layer_names})"
@@ -149,8 +193,9 @@ class ScopeFigure:
                 label.set_text(f"{s:.1%}")
             overall.set_ydata([nums.sparsity, nums.sparsity])
             ax.set_title(f"{nums.scope}: sparsity {nums.sparsity:.1%}, accuracy {nums.accuracy:.1%}", fontsize=10)
-            note.set_text(nums.collapse.replace("; ", ";\n") if nums.collapse else "")
+            note.set_text(nums.collapse.replace("; ", ";\n"))
+            note.set_visible(bool(nums.collapse))
 
     def png(self) -> bytes:
-        """The figure as PNG bytes."""
-        return _png(self.fig)
+        """The figure as PNG bytes, blitted."""
+        return self.blit.png()
