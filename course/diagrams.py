@@ -96,7 +96,7 @@ def _kind(what: str) -> str:
 
 
 def _short(name: str, module: nn.Module | None) -> str:
-    """A box label: 'block1.conv2' -> 'conv2'; numbered layers by type: 'stem.0' -> 'conv', 'block2.shortcut.1' -> 'sc bn'."""
+    """A box label: 'block1.conv2' -> 'conv2'; numbered layers by type: 'stem.0' -> 'conv', '.shortcut.1' -> 'sc bn'."""
     parts = name.split(".")
     if not parts[-1].isdigit():
         return parts[-1]

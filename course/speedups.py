@@ -4,8 +4,9 @@
     break_even(t.column("sparsity")[::2], t.column("csr ×")[::2])   # where CSR starts to win, batch 1
     s = slim_sweep(model, [0.25, 0.5], [256])                 # FLOP reduction vs measured speedup
 
-Latency comes from `course.metrics.latency` (torch.utils.benchmark) and FLOPs from `course.metrics.count_flops`
-(torch.utils.flop_counter), so every number is a measurement on this machine. The model is never changed.
+Latency comes from `course.metrics.latency` (torch.utils.benchmark; threads default to torch's current setting)
+and FLOPs from `course.metrics.count_flops` (torch.utils.flop_counter): every number is measured on this machine.
+The model is never changed.
 Introduced in 02_unstructured (CSR) and 03_structured (slim models).
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 import numbers
 from collections.abc import Sequence
 
+import torch
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -45,6 +47,11 @@ def _points(values: Sequence[float], check, what: str) -> list[float]:
     return out
 
 
+def _threads(threads: int | None) -> int:
+    """The thread count a timing uses: `threads`, or torch's current setting (what `course.latency` uses)."""
+    return torch.get_num_threads() if threads is None else int(threads)
+
+
 def _rounds(rounds: int) -> int:
     if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or rounds < 1:
         raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
@@ -69,7 +76,7 @@ def best_of_rounds(models: dict, batch_sizes: Sequence[int], rounds: int, bar=No
 
 
 def csr_sweep(model: nn.Module, sparsities: Sequence[float], batch_sizes: Sequence[int], *, input_shape=None,
-              threads: int = 1, min_run_time: float = 0.2, rounds: int = 1, progress: bool = True) -> Table:
+              threads: int | None = None, min_run_time: float = 0.2, rounds: int = 1, progress: bool = True) -> Table:
     """Latency (ms) of `model` (dense), its local-magnitude-pruned copy (dense with zeros) and that copy as CSR
     (`to_sparse_csr`), one row per (sparsity, batch size); speedup × = dense ms / that form's ms.
 
@@ -96,12 +103,12 @@ def csr_sweep(model: nn.Module, sparsities: Sequence[float], batch_sizes: Sequen
                  title="Latency: dense vs dense-with-zeros vs CSR",
                  formats={"sparsity": ".0%", "dense ms": ".3f", "zeros ms": ".3f", "csr ms": ".3f",
                           "zeros ×": ".2f", "csr ×": ".2f"},
-                 note=f"best of {rounds} interleaved medians (torch.utils.benchmark), {threads} thread(s), this "
-                      f"machine; × = dense ms / ms")
+                 note=f"best of {rounds} interleaved medians (torch.utils.benchmark), {_threads(threads)} "
+                      f"thread(s), this machine; × = dense ms / ms")
 
 
 def slim_sweep(model: nn.Module, ratios: Sequence[float], batch_sizes: Sequence[int], *, input_shape=None,
-               criterion: str = "l1", threads: int = 1, min_run_time: float = 0.2, rounds: int = 1,
+               criterion: str = "l1", threads: int | None = None, min_run_time: float = 0.2, rounds: int = 1,
                progress: bool = True) -> Table:
     """For each unit ratio r: `prune_structured(model, r, criterion)`, its FLOPs × = dense FLOPs / slim FLOPs and,
     per batch size, speedup × = dense ms / slim ms. One row per (ratio, batch size).
@@ -129,7 +136,7 @@ def slim_sweep(model: nn.Module, ratios: Sequence[float], batch_sizes: Sequence[
                  formats={"ratio": ".0%", "params": "count", "FLOPs": "count", "FLOPs ×": ".2f", "dense ms": ".3f",
                           "slim ms": ".3f", "speedup ×": ".2f"},
                  note=f"FLOPs per image (torch.utils.flop_counter); latency: best of {rounds} interleaved medians, "
-                      f"{threads} thread(s), this machine")
+                      f"{_threads(threads)} thread(s), this machine")
 
 
 def break_even(sparsities: Sequence[float], speedups: Sequence[float]) -> float | None:

@@ -80,8 +80,8 @@ def _k(c):
 
 @pytest.mark.parametrize("wrong, fragment", [
     (lambda c, hw: conv_flops(c, hw) // 2, "multiply-accumulates"),
-    (lambda c, hw: conv_flops(c, hw) + c.out_channels * conv_flops(c, hw) // (2 * c.in_channels * _k(c) * c.out_channels),
-     "bias adds"),
+    (lambda c, hw: conv_flops(c, hw) + c.out_channels * conv_flops(c, hw) // (2 * c.in_channels * _k(c)
+                                                                              * c.out_channels), "bias adds"),
     (lambda c, hw: 2 * c.in_channels * _k(c) * c.out_channels * hw[0] * hw[1], "input size"),
     (lambda c, hw: conv_flops(c, hw) // c.in_channels, "C_in"),
     (lambda c, hw: conv_flops(c, hw) // c.out_channels, "C_out"),

@@ -37,7 +37,8 @@ def _cases() -> list[tuple[nn.Conv2d, tuple[int, int]]]:
 @check("FLOPs of a convolution")
 def check_conv_flops(fn) -> str:
     """fn(conv, in_hw) -> FLOPs of conv on one image of size in_hw = (H, W):
-    2·C_in·k_h·k_w·C_out·H_out·W_out, H_out = floor((H + 2p - d(k_h - 1) - 1) / s) + 1 (groups = 1, bias not counted)."""
+    2·C_in·k_h·k_w·C_out·H_out·W_out, H_out = floor((H + 2p - d(k_h - 1) - 1) / s) + 1 (groups = 1; the bias add
+    is not counted)."""
     for conv, (h, w) in _cases():
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
         c_in, c_out = conv.in_channels, conv.out_channels
@@ -57,7 +58,7 @@ def check_conv_flops(fn) -> str:
             (2 * c_in * kh * kw * c_out * h * w, "you used the input size; each output position costs one kernel's "
                                                  f"worth of MACs, and the output is {ho}×{wo}, not {h}×{w}"),
             (2 * kh * kw * c_out * ho * wo, "each output value sums over all C_in input channels: multiply by C_in"),
-            (2 * c_in * kh * kw * ho * wo, "every one of the C_out filters is applied at each position: multiply by C_out"),
+            (2 * c_in * kh * kw * ho * wo, "each of the C_out filters is applied at every position: multiply by C_out"),
             (2 * c_in * kh * kw * c_out * _out(h, kh, 1, ph, dh) * _out(w, kw, 1, pw, dw),
              f"you left out the stride: H_out = floor((H + 2p - k) / s) + 1 = {ho} here"),
             (2 * c_in * kh * kw * c_out * _out(h, kh, sh, 0, dh) * _out(w, kw, sw, 0, dw),
@@ -67,8 +68,9 @@ def check_conv_flops(fn) -> str:
         ]
         for value, why in known:
             if isclose(got, value):
-                fail(f"For {case} you answered {got:g}: {why}. Expected {want:,} = 2·{c_in}·{kh}·{kw}·{c_out}·{ho}·{wo}.")
+                fail(f"For {case} you answered {got:g}: {why}. "
+                     f"Expected {want:,} = 2·{c_in}·{kh}·{kw}·{c_out}·{ho}·{wo}.")
         fail(f"For {case} you answered {got:g}; expected {want:,} = 2·C_in·k_h·k_w·C_out·H_out·W_out "
              f"= 2·{c_in}·{kh}·{kw}·{c_out}·{ho}·{wo}.")
-    return ("Correct: 2·C_in·k_h·k_w·C_out·H_out·W_out, exactly torch's count. Removing a fraction r of the filters "
-            "of two consecutive convs shrinks the second one's C_in and C_out, so its FLOPs fall to (1 - r)².")
+    return ("Correct: 2·C_in·k_h·k_w·C_out·H_out·W_out, exactly torch's count. Removing a fraction r of the "
+            "filters of two consecutive convs shrinks the second one's C_in and C_out, so its FLOPs fall to (1 - r)².")
