@@ -146,7 +146,6 @@ class PruningEngine:
             raise ValueError("model has no prunable layers (nn.Linear / nn.Conv2d)")
         self.layer_names = [n for n, _ in self.layers]
         self._src_state = {k: v.detach().clone() for k, v in self.source.state_dict().items()}
-        self._work_modules = dict(self.work.named_modules())
         self._scores: dict[str, SortedScores] = {}
         self._unit_keep: dict[tuple, dict[str, torch.Tensor]] = {}
         self.dense_size = size_bytes(self.source, "dense")
