@@ -1,0 +1,232 @@
+"""Smoke tests of the benchmark scripts: every part runs on tiny inputs and returns tables of the right shape.
+
+Timings are never asserted (they depend on the machine and its load); only structure and what must hold
+whatever the clock says (sparsity reached, files round-trip, models left unchanged, summaries written).
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import bench_criteria as bc  # noqa: E402
+import bench_latency as bl  # noqa: E402
+import bench_targets as bt  # noqa: E402
+import benchkit  # noqa: E402
+import run_all  # noqa: E402
+import targets_accuracy as ta  # noqa: E402
+import targets_masks as tm  # noqa: E402
+import targets_storage as tst  # noqa: E402
+import targets_structured as tsd  # noqa: E402
+
+from course.data import make_loaders  # noqa: E402
+from course.models import build_model  # noqa: E402
+from course.pruning import prune_unstructured  # noqa: E402
+from course.table import Table  # noqa: E402
+
+FAST = {"rounds": 1, "min_run_time": 0.001}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The scripts run with one torch thread (see benchmarks/README.md); so do their tests. Restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """Real MNIST (the shipped subset): 256 training and 128 test images."""
+    torch.manual_seed(0)
+    return make_loaders("mnist", batch_size=64, test_batch_size=128, train_size=256, test_size=128, download=False)
+
+
+def _mlp(hidden: int = 32) -> torch.nn.Module:
+    """A small 784-hidden-10 MLP (a LeNet-300-100 with one narrow layer), so the smoke tests stay fast."""
+    torch.manual_seed(0)
+    return bl.BigMLP(hidden=hidden)
+
+
+def _state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _same(model, state) -> bool:
+    now = model.state_dict()
+    return set(now) == set(state) and all(torch.equal(now[k], state[k]) for k in state)
+
+
+def test_criteria_sweep_covers_every_cell_and_leaves_models_alone(tiny):
+    train_loader, test_loader = tiny
+    models = {0: _mlp(), 1: _mlp()}
+    before = {s: _state(m) for s, m in models.items()}
+    records = bc.run_sweep(models, train_loader, test_loader, sparsities=(0.5, 0.9), ft_sparsities=(0.9,),
+                           ft_steps=2, progress=False)
+    assert len(records) == 2 * (1 + 5 * 2 * 2 + 5 * 2 * 1)
+    assert all(_same(models[s], before[s]) for s in models)
+    table = bc.summarize(records, "MNIST-10k (real subset, offline)")
+    assert table.columns == bc.COLUMNS
+    modes = [r["mode"] for r in table]
+    assert modes.count("dense") == 1 and modes.count("one-shot") == 20 and modes.count("fine-tuned") == 10
+    assert {r["seeds"] for r in table} == {2}
+    assert all(0 <= r["accuracy mean"] <= 1 and r["accuracy std"] >= 0 for r in table)
+    assert {(r["criterion"], r["scope"]) for r in table if r["mode"] == "one-shot"} == {
+        (c, s) for c in bc.CRITERIA_NAMES for s in bc.SCOPES}
+    grid = bc.wide_markdown(table, "one-shot", 2)
+    assert "| criterion | scope | 50% | 90% |" in grid and grid.count("\n| ") == 11
+    assert bc.summary_rows(table, at=0.9)[0]["benchmark"] == "criteria"
+    assert bc.plot([table]) is not None
+
+
+def test_steps_is_a_fixed_budget_with_a_reseeded_shuffle(tiny):
+    train_loader, _ = tiny
+    steps = bc.Steps(train_loader, 3, seed=5)
+    first = [y for _, y in steps]
+    assert len(steps) == 3 and len(first) == 3
+    assert all(torch.equal(a, b) for a, b in zip(first, [y for _, y in steps]))
+    assert len(bc.Steps(train_loader, 100, seed=0)) == len(train_loader)
+
+
+def test_latency_table_rows_ratios_and_break_even():
+    torch.manual_seed(0)
+    model = bl.BigMLP(hidden=16)
+    before = _state(model)
+    table = bl.latency_table("tiny", model, sparsities=(0.0, 0.9), batches=(1, 4), progress=False, **FAST)
+    assert table.columns == bl.COLUMNS
+    assert [(r["batch"], r["sparsity"]) for r in table] == [(1, 0.0), (1, 0.9), (4, 0.0), (4, 0.9)]
+    for r in table:
+        assert r["dense ms"] > 0 and r["csr ms"] > 0 and r["structured ms"] > 0
+        assert math.isclose(r["csr ×"], r["dense ms"] / r["csr ms"])     # one round: the paired ratio is the ratio
+    assert _same(model, before)
+    even = bl.break_even_table(table)
+    assert even.columns[:3] == ["model", "batch", "CSR break-even sparsity"] and len(even) == 2
+    assert "| sparsity |" in bl.wide_markdown(table, "tiny")
+
+
+def test_structured_match_hits_the_parameter_count():
+    model = build_model("lenet300")
+    target = 30_000
+    ratio, slim = bl.structured_match(model, target)
+    n = sum(p.numel() for p in slim.parameters())
+    assert 0 < ratio < 1 and abs(n - target) < 0.05 * target
+
+
+def test_accuracy_target_reaches_the_sparsity_and_reports_every_method(tiny):
+    train_loader, test_loader = tiny
+    model = build_model("lenet300")
+    table, models = ta.run_target("tiny", model, train_loader, test_loader, methods=list(ta.METHODS), max_epochs=1)
+    assert table.columns == ta.COLUMNS and [r["method"] for r in table] == list(ta.METHODS)
+    assert set(models) == set(ta.METHODS)
+    for r in table:
+        assert r["sparsity"] >= 0.95 - 1e-6 and r["status"] in ("PASS", "MISS") and r["fine-tune s"] > 0
+        assert math.isclose(r["Δ pp"], 100 * (r["pruned acc"] - r["dense acc"]))
+    with pytest.raises(ValueError, match="unknown methods"):
+        ta.run_target("tiny", model, train_loader, test_loader, methods=["nope"], max_epochs=1)
+
+
+def test_deadline_stops_a_pass_once_the_budget_is_spent(tiny):
+    train_loader, _ = tiny
+    late = ta.Deadline(train_loader, time.perf_counter() - 1)
+    assert len(late) == len(train_loader) and list(late) == [] and late.cut
+    on_time = ta.Deadline(train_loader, time.perf_counter() + 3600)
+    assert len(list(on_time)) == len(train_loader) and not on_time.cut
+    assert ta.plan_epochs(10.0, budget_s=120, safety=0.5) == 6 and ta.plan_epochs(1e-3, max_epochs=7) == 7
+
+
+def test_structured_target_picks_half_the_flops_and_times_both_layouts(tiny):
+    from course.metrics import count_flops
+
+    train_loader, test_loader = tiny
+    torch.manual_seed(0)
+    dense = build_model("vgg", (1, 28, 28))
+    ratio, pruned = tsd.choose_ratio(dense)
+    assert count_flops(pruned).dense <= 0.5 * count_flops(dense).dense
+    assert all(w % 8 == 0 for w in tsd.widths(pruned)[:-2])
+    speed = tsd.speed_table(dense, pruned, **FAST)
+    assert speed.columns == tsd.COLUMNS and [r["layout"] for r in speed] == list(tsd.LAYOUTS)
+    assert all(r["FLOP ratio"] >= 2 for r in speed)
+    acc, tuned = tsd.accuracy_table(dense, pruned, ratio, train_loader, test_loader, epochs=1)
+    assert len(acc) == 3 and acc[-1]["status"] in ("PASS", "MISS") and tsd.widths(tuned) == tsd.widths(pruned)
+
+
+def test_storage_round_trips_every_form(tiny):
+    _, test_loader = tiny
+    dense = _mlp(64)
+    pruned = prune_unstructured(dense, 0.95, scope="global")
+    x, _ = next(iter(test_loader))
+    table, extra = tst.storage_table(dense, pruned, bl.BigMLP(hidden=64), x[:16], test_loader=test_loader)
+    assert table.columns == tst.COLUMNS and len(table) == 12
+    assert all(r["identical"] and r["max |Δ logit|"] == 0 for r in table)
+    for r in table:
+        assert math.isclose(r["ratio"], extra["dense_bytes"] / r["bytes"])
+        assert r["status"] == ("PASS" if r["ratio"] >= tst.RATIO_TARGET else "MISS")
+    rounded = tst.round_fp16(pruned)
+    w = rounded[-1].weight                       # (global pruning at 95% may empty the first layer)
+    assert torch.equal(w, w.half().float()) and not torch.equal(w, pruned[-1].weight)
+    assert torch.equal(rounded[-1].prune_mask, pruned[-1].prune_mask)
+
+
+def test_masks_target_has_one_row_per_operation(tiny):
+    train_loader, _ = tiny
+    model = build_model("lenet300")
+    before = _state(model)
+    x, y = next(iter(train_loader))
+    table = tm.masks_table(model, x, y, forward_batches=(1, 8), **FAST)
+    assert table.columns == tm.COLUMNS and len(table) == 6
+    assert [r["operation"] for r in table][:2] == ["forward, batch 1", "forward, batch 8"]
+    assert all(r["status"] == ("PASS" if r["course / torch"] <= tm.SLOWER_TOLERANCE else "MISS") for r in table)
+    assert _same(model, before)
+
+
+def test_benchkit_helpers():
+    assert benchkit.iqr([1, 2, 3, 4, 5]) == 2 and benchkit.iqr([7]) == 0
+    assert benchkit.mean_std([1.0, 3.0]) == (2.0, math.sqrt(2))
+    a, b = {"values": [2.0, 4.0, 9.0]}, {"values": [1.0, 1.0, 3.0]}
+    assert benchkit.paired_ratio(a, b) == 3.0
+    md = benchkit.markdown(Table(["x", "y"], [(0.5, None)], title="T", formats={"x": ".0%"}, note="n"))
+    assert "**T**" in md and "| 50% | – |" in md and "_n_" in md
+
+
+def test_results_files_and_readme_summary(tmp_path):
+    table = Table(["a"], [(1,)])
+    meta = {"quick": True, "load_start": 1.0, "started": time.time()}
+    paths = benchkit.write_result(tmp_path, "latency", "Title", ["text"], {"t": table},
+                                  meta=benchkit.finish_meta(meta),
+                                  summary=[{"benchmark": "latency", "measure": "m1", "result": "r1"}])
+    assert [p.name for p in paths] == ["latency.md", "latency.json"]
+    data = json.loads((tmp_path / "latency.json").read_text())
+    assert data["tables"]["t"]["rows"] == [[1]] and data["meta"]["threads"] >= 1
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{run_all.START}\nold\n{run_all.END}\nend\n")
+    text = run_all.write_summary(tmp_path, readme)
+    assert "| [latency](results/latency.md) | m1 | r1 |" in text and "old" not in text
+    assert text.startswith("intro\n") and text.endswith("end\n") and "criteria | – | not run yet" in text
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="markers"):
+        run_all.write_summary(tmp_path, readme)
+    with pytest.raises(ValueError, match="unknown benchmarks"):
+        run_all.scripts(["nope"])
+
+
+def test_targets_plot_and_verdict():
+    rows = [("d", "m", 1, 0.95, 0.9, 0.9, 0.0, 1.0, False, "PASS")]
+    tables = {"a": Table(ta.COLUMNS, rows)}
+    assert bt.verdict(tables["a"]) == "PASS" and bt.verdict(Table(["status"], [("MISS",)])) == "MISS"
+    assert bt.plot(tables) is not None and bt.plot({}) is None
+
+
+def test_latency_script_quick_run_writes_its_results(tmp_path):
+    assert bl.main(["--quick", "--out", str(tmp_path)]) == 0
+    assert {p.name for p in tmp_path.iterdir()} >= {"latency.md", "latency.json", "latency.png"}
+    data = json.loads((tmp_path / "latency.json").read_text())
+    assert data["meta"]["quick"] and len(data["tables"]["latency"]["rows"]) == 2 * 2 * 2
