@@ -69,6 +69,7 @@ def test_twin_agrees_with_prune_unstructured(baseline, criterion, scope):
     assert numbers.effective_flops == pytest.approx(lib["effective_flops"])
     assert numbers.collapse == (str(r) if (r := detect_layer_collapse(pruned, warn=False)) else "")
     assert isinstance(fig, Figure)
+    assert fig._repr_png_().startswith(b"\x89PNG\r\n\x1a\n")                   # shows inline without pyplot
 
 
 def test_engine_masks_are_the_librarys(baseline, engine):

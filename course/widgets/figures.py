@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from course.widgets.engine import EngineResult, PruningEngine
 
-__all__ = ["SparsityFigure", "ScopeFigure", "Blitter", "mask_image"]
+__all__ = ["SparsityFigure", "ScopeFigure", "ExplorerFigure", "Blitter", "mask_image"]
 
 KEPT, PRUNED, COLLAPSED = "#4c72b0", "#dd8452", "#c44e52"
 BINS = 60
@@ -33,6 +33,15 @@ def mask_image(mask: torch.Tensor, max_side: int = MAX_SIDE) -> np.ndarray:
     if h > max_side or w > max_side:
         img = torch.nn.functional.adaptive_avg_pool2d(img, (min(h, max_side), min(w, max_side)))
     return img[0, 0].numpy()
+
+
+class ExplorerFigure(Figure):
+    """A plain (non-pyplot) Figure that a notebook shows as a PNG even when pyplot was never imported."""
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png")
+        return buf.getvalue()
 
 
 class Blitter:
@@ -92,7 +101,7 @@ class SparsityFigure:
 
     def __init__(self, engine: PruningEngine, layer: str):
         self.engine = engine
-        self.fig = Figure(figsize=(11, 3.2), dpi=80)
+        self.fig = ExplorerFigure(figsize=(11, 3.2), dpi=80)
         self.blit = Blitter(self.fig)
         self.ax_bars, self.ax_hist, self.ax_mask = self.fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.1, 1, 1]})
         self.fig.subplots_adjust(left=0.06, right=0.98, bottom=0.2, top=0.8, wspace=0.3)
@@ -163,7 +172,7 @@ class ScopeFigure:
 
     def __init__(self, engine: PruningEngine):
         self.engine = engine
-        self.fig = Figure(figsize=(11, 3.2), dpi=80)
+        self.fig = ExplorerFigure(figsize=(11, 3.2), dpi=80)
         self.blit = Blitter(self.fig)
         self.axes = self.fig.subplots(1, 2, sharey=True)
         self.fig.subplots_adjust(left=0.06, right=0.98, bottom=0.2, top=0.82, wspace=0.08)
