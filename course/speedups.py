@@ -11,6 +11,7 @@ Introduced in 02_unstructured (CSR) and 03_structured (slim models).
 """
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 from collections.abc import Sequence
@@ -58,17 +59,30 @@ def _rounds(rounds: int) -> int:
     return int(rounds)
 
 
+def _fresh_copy(model):
+    """A deep copy of an nn.Module (new memory), or the model itself when it cannot be copied (CSR tensors)."""
+    if not isinstance(model, nn.Module):
+        return model
+    try:
+        return copy.deepcopy(model)
+    except (RuntimeError, NotImplementedError):     # sparse CSR storage, or a non-leaf weight of torch prune
+        return model
+
+
 def best_of_rounds(models: dict, batch_sizes: Sequence[int], rounds: int, bar=None, **timing) -> dict:
     """{(name, batch): ms}: min over `rounds` of `latency(...).median_ms`, every model timed once per round.
 
-    Interleaving the models within each round exposes them to the same background load; the minimum keeps the
-    round least disturbed by it (interference only ever adds time).
+    Interleaving the models within each round exposes them to the same background load, and each round times a
+    fresh copy of every model that can be deep-copied (new memory placement: two copies of one model can differ in
+    speed through cache and TLB effects alone). The minimum keeps the least disturbed round: interference only adds
+    time.
     """
     best: dict = {}
     for _ in range(_rounds(rounds)):
         for name, model in models.items():
+            fresh = _fresh_copy(model)
             for b in batch_sizes:
-                ms = latency(model, b, **timing).median_ms
+                ms = latency(fresh, b, **timing).median_ms
                 best[name, b] = min(ms, best.get((name, b), ms))
                 if bar is not None:
                     bar.update(1)

@@ -117,3 +117,24 @@ def test_best_of_rounds_interleaves_models_and_keeps_the_minimum(monkeypatch):
 def test_sweeps_accept_rounds():
     t = csr_sweep(nn.Sequential(nn.Linear(8, 4)), [0.5], [1], input_shape=(8,), rounds=2, **FAST_TIMING)
     assert len(t) == 1 and "best of 2" in t.note
+
+
+def test_best_of_rounds_times_a_fresh_copy_each_round_when_it_can(monkeypatch):
+    import course.speedups as speedups
+    from course import prune_unstructured, to_sparse_csr
+    from course.metrics import LatencyResult
+
+    seen = []
+
+    def fake_latency(model, batch_size, **timing):
+        seen.append(model)
+        return LatencyResult(median_ms=1.0, iqr_ms=0.0, batch_size=batch_size, threads=1, runs=1)
+
+    monkeypatch.setattr(speedups, "latency", fake_latency)
+    dense = nn.Sequential(nn.Linear(8, 4))
+    csr = to_sparse_csr(prune_unstructured(dense, 0.5))
+    speedups.best_of_rounds({"dense": dense, "csr": csr}, [1], 2)
+    dense_seen, csr_seen = seen[0::2], seen[1::2]
+    assert all(m is not dense and isinstance(m, nn.Sequential) for m in dense_seen)
+    assert dense_seen[0] is not dense_seen[1]                    # a new copy every round
+    assert all(m is csr for m in csr_seen)                       # CSR storage cannot be deep-copied: timed as is
