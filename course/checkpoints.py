@@ -10,7 +10,6 @@ Introduced in 01_baselines
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ import torch
 from torch import nn
 
 from course import config
-from course.export import atomic_write_bytes
+from course.export import atomic_write_bytes, to_bytes
 from course.models import build_model
 
 __all__ = ["RECIPES", "DATASETS", "ChecksumError", "ArchitectureError", "recipe_hash", "checkpoint_key",
@@ -132,11 +131,9 @@ def find_checkpoint(key: str, root: str | Path | None = None, *, local: bool = T
 
 
 def save_checkpoint(model: nn.Module, directory: str | Path, key: str, entry: dict) -> dict:
-    """Write model.state_dict() to directory/key.pt atomically and record `entry` (+ file, sha256) in its manifest."""
+    """Write model.state_dict() (masks removed) to directory/key.pt atomically; record `entry` + file, sha256."""
     directory = Path(directory)
-    buf = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
-    data = buf.getvalue()
+    data = to_bytes(model, "dense")                  # the state_dict, so file size == size_bytes(model, "dense")
     path = atomic_write_bytes(directory / f"{key}.pt", data)
     entry = dict(entry, file=path.name, sha256=hashlib.sha256(data).hexdigest())
     entries = read_manifest(directory)
