@@ -61,7 +61,7 @@ def structured_match(model: nn.Module, params: int, iterations: int = 20) -> tup
 
 
 def latency_table(name: str, model: nn.Module, *, sparsities: Sequence[float] = SPARSITIES,
-                  batches: Sequence[int] = BATCHES, rounds: int = 5, min_run_time: float = 0.1,
+                  batches: Sequence[int] = BATCHES, rounds: int = 7, min_run_time: float = 0.1,
                   progress: bool = True) -> Table:
     """One row per (sparsity, batch): median ms of each form and its speedup × over dense (paired per round)."""
     rows = []
@@ -139,7 +139,7 @@ def plot(table: Table):
         ax.set_xlabel("sparsity")
         ax.set_ylabel("speedup over dense (×)")
         ax.set_title(model, fontsize=9)
-    axes[0][-1].legend(fontsize=6, ncol=3)
+    axes[0][-1].legend(fontsize=6, bbox_to_anchor=(1.02, 1), loc="upper left")
     fig.tight_layout()
     return fig
 
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                            else f"{r['CSR break-even sparsity']:.1%}") + f" (best {r['best CSR ×']:.2f}× at "
                           f"{r['best CSR sparsity']:.0%})"} for r in even]
     sections = [f"{torch.get_num_threads()} thread(s). Unstructured pruning: local magnitude. ms = median over "
-                f"{kw.get('rounds', 5)} interleaved rounds of torch.utils.benchmark medians; × = median of the "
+                f"{kw.get('rounds', 7)} interleaved rounds of torch.utils.benchmark medians; × = median of the "
                 "per-round dense/form ratios.", benchkit.markdown(even)]
     sections += [wide_markdown(table, name) for name in dict.fromkeys(table.column("model"))]
     benchkit.write_result(out, "latency", "Latency: dense, dense-with-zeros, CSR and structured",

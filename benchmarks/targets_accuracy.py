@@ -149,7 +149,7 @@ def run_target(dataset: str, model: nn.Module, train_loader, test_loader, *, met
                   formats={"sparsity": ".2%", "dense acc": ".2%", "pruned acc": ".2%", "Δ pp": "+.2f",
                            "fine-tune s": ".1f"},
                   note=f"PASS: sparsity ≥ {sparsity:.0%}, Δ ≥ −{TOLERANCE_PP} pp and fine-tuning ≤ {budget_s:.0f} s "
-                       "(wall clock, this shared CPU; 'cut short' = the budget ran out before the planned epochs, training "
-                       "stopped there). All methods: global magnitude scores. "
+                       "(wall clock, this shared CPU; 'cut short' = the budget ran out before the planned epochs, "
+                       "training stopped there). All methods: global magnitude scores. "
                        + " ".join(f"{m}: {METHODS[m].describe}." for m in methods))
     return table, models

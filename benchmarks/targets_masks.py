@@ -91,7 +91,8 @@ def masks_table(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sparsity:
                           "course / torch": ".2f"},
                  note=f"torch.utils.benchmark, {rounds} interleaved rounds (ABBA order), {torch.get_num_threads()} "
                       f"thread(s): ms = median of the per-round medians; course / torch = median of the per-round "
-                      f"ratios (each pair timed moments apart, so load drift cancels). PASS: course / torch ≤ {SLOWER_TOLERANCE} (no slower, up to 5% timing noise). "
+                      f"ratios (each pair timed moments apart, so load drift cancels). "
+                      f"PASS: course / torch ≤ {SLOWER_TOLERANCE} (no slower, up to 5% timing noise). "
                       "Training steps: course = plain forward/backward + enforce_masks hook after step(); torch = "
                       "reparametrised forward (weight = weight_orig * weight_mask) + backward + step. Mask "
                       "computation includes the model copy on both sides (prune_unstructured returns a new model).")

@@ -149,14 +149,25 @@ def test_structured_target_picks_half_the_flops_and_times_both_layouts(tiny):
     train_loader, test_loader = tiny
     torch.manual_seed(0)
     dense = build_model("vgg", (1, 28, 28))
-    ratio, pruned = tsd.choose_ratio(dense)
-    assert count_flops(pruned).dense <= 0.5 * count_flops(dense).dense
-    assert all(w % 8 == 0 for w in tsd.widths(pruned)[:-2])
-    speed = tsd.speed_table(dense, pruned, **FAST)
-    assert speed.columns == tsd.COLUMNS and [r["layout"] for r in speed] == list(tsd.LAYOUTS)
+    before = _state(dense)
+    d_flops = count_flops(dense).dense
+    ratio, uniform = tsd.choose_ratio(dense)
+    assert count_flops(uniform).dense <= 0.5 * d_flops
+    assert all(w % 8 == 0 for w in tsd.widths(uniform)[:-2])
+    assert tsd.conv_blocks(dense) == [["conv1", "conv2"], ["conv3", "conv4"], ["conv5", "conv6"]]
+    best, search = tsd.latency_aware(dense, **FAST)
+    assert len(search) >= 1 and len(best) == 3 and all(w % 8 == 0 for w in best)
+    assert all(2 <= r["FLOP ratio"] <= 1 / 0.35 + 1e-9 for r in search)
+    aware = tsd.prune_to_widths(dense, {"conv1": best[0], "conv2": best[0], "conv3": best[1], "conv4": best[1],
+                                        "conv5": best[2], "conv6": best[2]})
+    assert tsd.widths(aware)[:6] == [best[0]] * 2 + [best[1]] * 2 + [best[2]] * 2
+    acc, tuned = tsd.accuracy_table(dense, {"uniform": uniform, "aware": aware}, train_loader, test_loader, epochs=1)
+    assert [r["model"] for r in acc] == ["dense", "uniform", "aware"] and acc[-1]["status"] in ("PASS", "MISS")
+    speed = tsd.speed_table(dense, tuned, **FAST)
+    assert speed.columns == tsd.COLUMNS
+    assert [(r["method"], r["layout"]) for r in speed] == [(m, lay) for m in ("uniform", "aware") for lay in tsd.LAYOUTS]
     assert all(r["FLOP ratio"] >= 2 for r in speed)
-    acc, tuned = tsd.accuracy_table(dense, pruned, ratio, train_loader, test_loader, epochs=1)
-    assert len(acc) == 3 and acc[-1]["status"] in ("PASS", "MISS") and tsd.widths(tuned) == tsd.widths(pruned)
+    assert _same(dense, before)
 
 
 def test_storage_round_trips_every_form(tiny):
