@@ -7,7 +7,7 @@ one, seeds 1.. are the same recipe retrained with that seed), the calibration ba
 the random criterion and the fine-tuning order. Mean ± std over seeds, random included: the reporting practice
 of ShrinkBench (Blalock et al. 2020).
 
-    .venv/bin/python benchmarks/bench_criteria.py            # about 6-10 min on a shared 2-core CPU
+    .venv/bin/python benchmarks/bench_criteria.py            # ~2 min on a quiet 2-core CPU (+2 min once for seeds 1-2)
     .venv/bin/python benchmarks/bench_criteria.py --quick    # smoke run, under a minute
 """
 from __future__ import annotations

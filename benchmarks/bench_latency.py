@@ -8,7 +8,7 @@ Latency: `course.metrics.latency` (torch.utils.benchmark), the four forms timed 
 `course.speedups.break_even`. Models: LeNet-300-100 and a bigger 784-2048-2048-10 MLP (random init, seeded:
 latency does not depend on the values, only on the shapes and the sparsity).
 
-    .venv/bin/python benchmarks/bench_latency.py            # about 3-5 min
+    .venv/bin/python benchmarks/bench_latency.py            # ~3 min on a quiet 2-core CPU
     .venv/bin/python benchmarks/bench_latency.py --quick
 """
 from __future__ import annotations

@@ -5,7 +5,7 @@
 (c) The 95%-sparse LeNet-300-100 file is >= 20x smaller than the dense state_dict and loads to identical outputs.
 (d) Course masks are no slower than torch.nn.utils.prune (forward, training step, computing the masks).
 
-    .venv/bin/python benchmarks/bench_targets.py                 # about 12-15 min on a shared 2-core CPU
+    .venv/bin/python benchmarks/bench_targets.py                 # ~5 min on a quiet 2-core CPU
     .venv/bin/python benchmarks/bench_targets.py --only c,d      # a subset
     .venv/bin/python benchmarks/bench_targets.py --quick         # smoke run
 """
@@ -40,6 +40,7 @@ def verdict(table: Table, rows=None) -> str:
 
 
 def part_a(args, ctx: dict) -> tuple[list[str], dict[str, Table], list[dict]]:
+    """(a) on both datasets; leaves each dataset's dense and 95%-sparse models in `ctx` for (c) and (d)."""
     sections, tables, summary = [], {}, []
     rows = []
     for ds in DATASETS:
@@ -68,6 +69,7 @@ def part_a(args, ctx: dict) -> tuple[list[str], dict[str, Table], list[dict]]:
 
 
 def part_b(args, ctx: dict) -> tuple[list[str], dict[str, Table], list[dict]]:
+    """(b): uniform and latency-aware structured pruning of the Fashion-MNIST VGGSmall, fine-tuned and timed."""
     train_loader, test_loader = benchkit.loaders("fashion-mnist", quick=args.quick)
     dense, _ = benchkit.baseline("vgg", "fashion-mnist", wait=args.wait,
                                  quick_loader=train_loader if args.quick else None)
@@ -99,6 +101,7 @@ def part_b(args, ctx: dict) -> tuple[list[str], dict[str, Table], list[dict]]:
 
 
 def part_c(args, ctx: dict) -> tuple[list[str], dict[str, Table], list[dict]]:
+    """(c) for both datasets' 95%-sparse LeNet-300-100 (from (a), or one-shot global magnitude without it)."""
     sections, tables, summary = [], {}, []
     for ds in DATASETS:
         if ds not in ctx:                                # (a) not run: a one-shot 95% model stands in
@@ -127,6 +130,7 @@ def part_c(args, ctx: dict) -> tuple[list[str], dict[str, Table], list[dict]]:
 
 
 def part_d(args, ctx: dict) -> tuple[list[str], dict[str, Table], list[dict]]:
+    """(d) on the Fashion-MNIST LeNet-300-100 at 90% sparsity, with a batch of 256 training images."""
     c = ctx.get("fashion-mnist")
     if c is None:
         train_loader, test_loader = benchkit.loaders("fashion-mnist", quick=args.quick)

@@ -1,6 +1,6 @@
 """Run every benchmark (`make bench`), then rewrite the results summary in benchmarks/README.md from the result files.
 
-    .venv/bin/python benchmarks/run_all.py                   # everything, about 20-25 min on a shared 2-core CPU
+    .venv/bin/python benchmarks/run_all.py                   # everything: ~10 min quiet, 2-3x that when shared
     .venv/bin/python benchmarks/run_all.py --quick           # smoke run of every script (results in a temp folder)
     .venv/bin/python benchmarks/run_all.py --only latency    # a subset
     .venv/bin/python benchmarks/run_all.py --summary-only    # only rebuild the README summary
