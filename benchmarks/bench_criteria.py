@@ -144,7 +144,7 @@ def plot(tables: list[Table]):
                     if pts:
                         ax.errorbar([pos[r["sparsity"]] for r in pts], [r["accuracy mean"] for r in pts],
                                     yerr=[r["accuracy std"] for r in pts], fmt=style, color=colors[crit], ms=3,
-                                    capsize=2, lw=1, label=f"{crit} ({mode})")
+                                    capsize=2, lw=1, label=f"{'snip (= taylor)' if crit == 'snip' else crit} ({mode})")
             ax.axhline(dense, color="k", lw=0.8, ls=":", label="dense")
             ax.set_xticks(range(len(sparsities)), [f"{s:.0%}" for s in sparsities])
             ax.set_ylim(0, 1)

@@ -165,7 +165,8 @@ def test_structured_target_picks_half_the_flops_and_times_both_layouts(tiny):
     assert [r["model"] for r in acc] == ["dense", "uniform", "aware"] and acc[-1]["status"] in ("PASS", "MISS")
     speed = tsd.speed_table(dense, tuned, **FAST)
     assert speed.columns == tsd.COLUMNS
-    assert [(r["method"], r["layout"]) for r in speed] == [(m, lay) for m in ("uniform", "aware") for lay in tsd.LAYOUTS]
+    assert [(r["method"], r["layout"], r["threads"]) for r in speed] == [
+        (m, lay, n) for m in ("uniform", "aware") for lay in tsd.LAYOUTS for n in (1, 2)]
     assert all(r["FLOP ratio"] >= 2 for r in speed)
     assert _same(dense, before)
 
