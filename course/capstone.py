@@ -154,7 +154,8 @@ class SensitivityScan(Table):
         """Accuracy vs ratio, one line per layer, the unpruned accuracy dashed; returns the matplotlib Axes."""
         import matplotlib.pyplot as plt
 
-        ax = ax if ax is not None else plt.gca()
+        if ax is None:  # a fresh figure: never draw over whatever figure happens to be current
+            _, ax = plt.subplots(figsize=(6, 3.5))
         xs = [0.0] + self.ratios
         for name in self.layers:
             ax.plot([100 * x for x in xs], [100 * self.baseline] + [100 * self.accuracy[name][r] for r in self.ratios],

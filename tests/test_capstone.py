@@ -145,8 +145,14 @@ def test_scan_table_plot_and_lookups():
     scan = sensitivity_scan(net, [0.5], data, kind="unstructured", layers=["3", "9"], progress=False)
     assert scan.column("weights") == [6 * 8 * 9, 12 * 4] and scan.columns[-1] == "50%"
     assert "one layer pruned" in str(scan) and "<table>" in scan._repr_html_()
+    import matplotlib.pyplot as plt
+
+    stray = plt.figure().gca()
+    stray.plot([0, 1], [0, 1])                     # a figure some earlier code left current
     ax = scan.plot()
+    assert ax is not stray and len(stray.get_lines()) == 1       # drawn on a fresh figure, not over the stray one
     assert len(ax.get_lines()) == 3 and ax.get_xlabel() == "% of weights zeroed"
+    plt.close("all")
     with pytest.raises(KeyError, match="ratios: \\[0.5\\]"):
         scan.drop("3", 0.25)
     with pytest.raises(KeyError, match="layers: \\['3', '9'\\]"):

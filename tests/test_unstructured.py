@@ -320,6 +320,20 @@ def test_layer_sparsity_table_access_and_display():
         table["nope"]
 
 
+def test_layer_sparsity_plot_draws_one_bar_per_layer_on_a_fresh_figure():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = layer_sparsity(prune_unstructured(mlp(0), 0.5))
+    stray = plt.figure().gca()
+    ax = table.plot()
+    assert ax is not stray and not stray.patches
+    assert [round(p.get_height(), 6) for p in ax.patches] == [round(s, 6) for s in table.sparsities]
+    assert ax.get_lines()[0].get_ydata()[0] == pytest.approx(table.overall.sparsity)
+    plt.close("all")
+
+
 # ---------------------------------------------------------------- fine-tuning keeps zeros
 
 @pytest.mark.parametrize("make_opt", [

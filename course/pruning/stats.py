@@ -63,7 +63,8 @@ class SparsityTable:
         """Bar chart of per-layer sparsity with the overall figure as a dashed line; returns the axes."""
         import matplotlib.pyplot as plt
 
-        ax = plt.gca() if ax is None else ax
+        if ax is None:  # a fresh figure: never draw over whatever figure happens to be current
+            _, ax = plt.subplots(figsize=(6, 3))
         ax.bar(self.names, self.sparsities, **bar_kw)
         ax.axhline(self.overall.sparsity, ls="--", c="k", lw=1, label=f"overall {self.overall.sparsity:.1%}")
         ax.set(ylim=(0, 1), ylabel="sparsity")
