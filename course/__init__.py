@@ -10,14 +10,22 @@ import importlib
 
 from course.config import FAST, device, fast, seed_everything, setup
 
+# `train` and `show` are both functions and the submodules that define them. Python binds a submodule as an attribute
+# of its package when it is first imported, so a lazy lookup would hand back the *module* once anything had imported
+# `course.train`. Importing them here, in this order, binds the functions last, and later imports never rebind.
+from course.show import show  # noqa: E402
+from course.train import train  # noqa: E402
+
 _EXPORTS = {
     "course.data": ["load_dataset", "make_loaders", "held_out_batch", "input_shape", "available",
                     "DataUnavailableError", "DatasetInfo"],
     "course.models": ["build_model", "LeNet300100", "LeNet5", "VGGSmall", "TinyResNet", "MODELS"],
-    "course.train": ["train", "evaluate", "train_or_load"],
+    "course.train": ["evaluate", "train_or_load"],
     "course.metrics": ["count_params", "size_bytes", "size_table", "count_flops", "latency", "report"],
     "course.export": ["save_pruned", "load_pruned"],
-    "course.show": ["show"],
+    "course.sweeps": ["prune_and_evaluate", "sparsity_curve"],
+    "course.capstone": ["choose_dataset", "sensitivity_scan"],
+    "course.sensitivity": ["allocate_sparsity", "prune_per_layer"],
     "course.pruning": [
         "prune_unstructured", "prune_structured", "layer_sparsity", "detect_layer_collapse", "score",
         "CRITERIA", "LayerCollapseWarning", "unit_scores", "structured_masks", "mask_structured",
@@ -29,7 +37,7 @@ _EXPORTS = {
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = ["FAST", "device", "fast", "seed_everything", "setup", *_WHERE]
+__all__ = ["FAST", "device", "fast", "seed_everything", "setup", "show", "train", *_WHERE]
 
 
 def __getattr__(name: str):
