@@ -166,3 +166,22 @@ def test_report_card_measures_and_compares():
     assert "Report card" in str(card) and "<table>" in card._repr_html_()
     with pytest.raises(ValueError, match="reference 'x' is not one of"):
         metrics.report({"dense": dense}, reference="x", progress=False)
+
+
+def test_report_card_rounds_keep_each_models_fastest_round(monkeypatch):
+    dense = build_model("lenet300").eval()
+    timings = iter([3.0, 5.0, 1.0, 4.0, 2.0, 6.0])       # rounds x models, in the order they are timed
+    seen = []
+
+    def fake_latency(model, batch_size, **kw):
+        seen.append(model)
+        return metrics.LatencyResult(next(timings), 0.1, batch_size, 1, 10)
+
+    monkeypatch.setattr(metrics, "latency", fake_latency)
+    card = metrics.report({"a": dense, "b": masked(dense, 0.5)}, rounds=3, progress=False)
+    rows = card.rows_by_name
+    assert rows["a"]["latency ms"] == 1.0 and rows["b"]["latency ms"] == 4.0    # min of (3, 1, 2) and (5, 4, 6)
+    assert rows["b"]["speedup ×"] == pytest.approx(0.25)
+    assert all(m is not dense for m in seen)                                   # fresh copies, never the model itself
+    with pytest.raises(ValueError, match="rounds must be an integer >= 1"):
+        metrics.report({"a": dense}, rounds=0, progress=False)
