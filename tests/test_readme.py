@@ -1,0 +1,47 @@
+"""The README's course map lists every notebook, with the run time measured by `scripts/nb.py run`."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _course_map() -> dict[str, list[str]]:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Course map", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and re.fullmatch(r"\d\d", cells[0]):
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_course_map_lists_every_notebook_with_a_working_link():
+    rows = _course_map()
+    notebooks = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert sorted(rows) == [name[:2] for name in notebooks]
+    for number, cells in rows.items():
+        link = re.search(r"\]\((notebooks/[^)]+\.ipynb)\)", cells[1])
+        assert link and (ROOT / link.group(1)).is_file(), f"row {number}: broken notebook link {cells[1]!r}"
+        assert cells[2] and cells[3] and re.search(r"\d+ min", cells[4]), f"row {number} is missing a column"
+
+
+def test_course_map_run_times_are_the_measured_ones():
+    measured = json.loads((ROOT / "notebooks" / "runtimes.json").read_text())
+    rows = _course_map()
+    for name, seconds in measured.items():
+        cells = rows[name[:2]]
+        assert cells[5] == f"{round(seconds)} s", (
+            f"README says {cells[5]!r} for {name}, runtimes.json says {seconds} s: update the course map")
+    assert set(rows) == {name[:2] for name in measured}, "a notebook has no measured run time: run scripts/nb.py run"
+
+
+def test_every_notebook_has_colab_and_binder_badges():
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        first = json.loads(path.read_text())["cells"][0]
+        source = "".join(first["source"])
+        assert f"colab.research.google.com/github/pruning-course/pruning-course/blob/main/notebooks/{path.name}" in source
+        assert f"mybinder.org/v2/gh/pruning-course/pruning-course/HEAD?labpath=notebooks%2F{path.name}" in source
