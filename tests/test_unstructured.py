@@ -357,3 +357,17 @@ def test_finetuning_keeps_pruned_weights_exactly_zero(make_opt, enforce):
     else:                                         # the control: without the hook the optimizer revives them
         assert (pruned_values != 0).any()
     assert not torch.equal(model[0].weight, start["0.weight"])                # it did train
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.sampled_from([-math.inf, -1.0, 0.0, 0.0, 0.5, 1.0, 2.0, math.nan]), min_size=1,
+                       max_size=40),
+       frac=st.floats(0, 1))
+def test_selection_by_kthvalue_equals_a_stable_sort_ties_and_infinities_included(values, frac):
+    from course.pruning.unstructured import _drop_lowest
+
+    scores = torch.tensor(values)
+    k = round(frac * len(values))
+    expected = torch.zeros(len(values), dtype=torch.bool)
+    expected[torch.sort(scores, stable=True).indices[:k]] = True
+    assert torch.equal(_drop_lowest(scores, k), expected)

@@ -52,11 +52,32 @@ def _check_min_density(min_density: Any) -> float | None:
     return value
 
 
+def _drop_lowest(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Bool flags (flat) on the k lowest scores; ties go to the lower flat index, as a stable sort would.
+
+    `torch.kthvalue` finds the k-th smallest score in linear time; everything below it is dropped, and the
+    remaining places go to the first tied entries. A full sort would give the same flags in O(n log n).
+    """
+    n = scores.numel()
+    if k <= 0:
+        return torch.zeros(n, dtype=torch.bool)
+    if k >= n:
+        return torch.ones(n, dtype=torch.bool)
+    if torch.isnan(scores).any():                       # NaN ranks last in a sort; kthvalue has no such rule
+        drop = torch.zeros(n, dtype=torch.bool)
+        drop[torch.sort(scores, stable=True).indices[:k]] = True
+        return drop
+    kth = torch.kthvalue(scores, k).values
+    drop = scores < kth
+    missing = k - int(drop.sum())
+    if missing > 0:
+        drop[torch.nonzero(scores == kth).flatten()[:missing]] = True
+    return drop
+
+
 def _lowest(scores: torch.Tensor, k: int) -> torch.Tensor:
-    """Bool keep-mask (flat) that drops the k lowest scores; ties go to the lower flat index (stable sort)."""
-    keep = torch.ones(scores.numel(), dtype=torch.bool)
-    keep[torch.sort(scores, stable=True).indices[:k]] = False
-    return keep
+    """Bool keep-mask (flat) that drops the k lowest scores; ties go to the lower flat index."""
+    return ~_drop_lowest(scores, k)
 
 
 def _global_counts(flat: list[torch.Tensor], k: int, caps: list[int]) -> list[int]:
@@ -69,10 +90,8 @@ def _global_counts(flat: list[torch.Tensor], k: int, caps: list[int]) -> list[in
     active = list(range(len(flat)))
     budget = k
     while active and budget > 0:
-        scores = torch.cat([flat[i] for i in active])                        # (sum of active sizes,)
-        owner = torch.repeat_interleave(torch.arange(len(active)), torch.tensor([flat[i].numel() for i in active]))
-        chosen = owner[torch.sort(scores, stable=True).indices[:budget]]
-        per_layer = torch.bincount(chosen, minlength=len(active)).tolist()
+        dropped = _drop_lowest(torch.cat([flat[i] for i in active]), budget)   # (sum of active sizes,)
+        per_layer = [int(d.sum()) for d in dropped.split([flat[i].numel() for i in active])]
         over = [i for j, i in enumerate(active) if per_layer[j] > caps[i]]
         if not over:
             for j, i in enumerate(active):
