@@ -5,7 +5,7 @@ key = f"{model}_{dataset}_{variant}_{sha256(recipe JSON)[:10]}". Shipped baselin
 data/checkpoints/ with manifest.json; ones a learner trains go to data/checkpoints/local/ (git-ignored).
 Each .pt holds only a state_dict, is loaded with `torch.load(weights_only=True)` after its sha256 is checked
 against the manifest, and is written atomically (temp file + rename). Fast mode never changes a recipe.
-Introduced in 01_baselines
+Introduced in 00_setup_and_baselines
 """
 from __future__ import annotations
 
@@ -214,7 +214,7 @@ def train_or_load(model_name: str, dataset_name: str, *, recipe: dict | None = N
 
     Looks in data/checkpoints/ (shipped) then data/checkpoints/local/; a fresh training run is saved to local/.
     The model comes back on the CPU in eval mode; info["test_accuracy"], info["train_seconds"], info["source"].
-    Introduced in 01_baselines
+    Introduced in 00_setup_and_baselines
     """
     return train_and_save(model_name, dataset_name, recipe=recipe, root=root, shipped=False, progress=progress)
 

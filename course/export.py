@@ -13,7 +13,7 @@ Forms (`FORMATS`), for each prunable (Linear/Conv2d) weight W with n elements an
   - "bitmask_fp16": the same with fp16 values (2k bytes); lossy: each kept weight is rounded to fp16
                     (relative error <= 2**-11), so outputs match the original only to within that rounding.
 Biases, BatchNorm parameters and buffers are stored as they are (fp32) in every form.
-Introduced in 05_sparse_inference
+Introduced in 07_metrics_tradeoffs (the size table in 02_unstructured uses the same formats)
 """
 from __future__ import annotations
 

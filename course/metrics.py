@@ -1,7 +1,7 @@
 """What pruning buys, measured: parameters, bytes on disk, FLOPs and latency, with torch's own tools.
 
 `report` puts them side by side in one report card.
-Introduced in 01_baselines
+Introduced in 00_setup_and_baselines
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Training and evaluation loops that respect pruning masks; `python -m course.train` trains the baselines.
 
 `train_or_load` (from `course.checkpoints`) loads a verified checkpoint or trains one; it is re-exported here.
-Introduced in 01_baselines
+Introduced in 00_setup_and_baselines
 """
 from __future__ import annotations
 

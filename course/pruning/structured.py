@@ -107,7 +107,7 @@ def unit_scores(
     "l1": sum_j |W[u, j]| over the unit's incoming weights (Li et al. 2017); "l2": sqrt(sum_j W[u, j]^2);
     "random": U(0, 1) from a generator seeded with `seed`; "taylor": mean over batches of
     |sum_p w_p * dL/dw_p| over the unit's weights, bias and BN gamma/beta (Molchanov et al. 2019).
-    Introduced in 04_structured.
+    Introduced in 03_structured.
     """
     _check_choice(criterion, UNIT_CRITERIA, "criterion")
     links = _prunable(model, exclude)
@@ -172,7 +172,7 @@ def structured_masks(
 
     "local": every layer loses min(round(ratio * units), units - 1) units. "global": the round(ratio * total)
     units with the lowest mean-normalised scores go, at least one unit per layer stays. With `round_to` > 1
-    each layer's kept count is rounded down to a multiple of it. Introduced in 04_structured.
+    each layer's kept count is rounded down to a multiple of it. Introduced in 03_structured.
     """
     ratio = check_ratio(ratio)
     _check_choice(scope, SCOPES, "scope")
@@ -202,7 +202,7 @@ def prune_structured(
     """Remove a `ratio` of the units (neurons, filters) and return a physically smaller dense model.
 
     Units are chosen by `structured_masks`; the final classifier keeps all its outputs. Chains only
-    (nn.Sequential); residual graphs go through `prune_with_torch_pruning`. Introduced in 04_structured.
+    (nn.Sequential); residual graphs go through `prune_with_torch_pruning`. Introduced in 03_structured.
     """
     keep = structured_masks(model, ratio, criterion=criterion, scope=scope, data=data, exclude=exclude,
                             loss_fn=loss_fn, num_batches=num_batches, round_to=round_to, seed=seed)

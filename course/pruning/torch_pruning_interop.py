@@ -116,7 +116,7 @@ def prune_with_torch_pruning(
     by `group_reduction` ("mean" = Torch-Pruning's group importance, "first" = the root layer alone, like
     `prune_structured`). Local pruning removes min(round(ratio * C), C - 1) channels per group, the course's
     rounding; global pruning ranks mean-normalised scores of all groups. The layers producing the model's output
-    are always ignored, plus `ignored_layers` (names or modules). Introduced in 04_structured.
+    are always ignored, plus `ignored_layers` (names or modules). Introduced in 03_structured.
     """
     ratio = check_ratio(ratio)
     scorer = _importance(importance, group_reduction)
@@ -177,7 +177,7 @@ def _what(target: nn.Module, out: bool) -> str:
 def dependency_groups(model: nn.Module, example_inputs: torch.Tensor, layer_name: str) -> DependencyGroup:
     """Trace `model` with Torch-Pruning and list every layer coupled to output channel 0 of `layer_name`.
 
-    Members come root first, then in the model's module order. Introduced in 04_structured.
+    Members come root first, then in the model's module order. Introduced in 03_structured.
     """
     net = copy.deepcopy(model).eval()
     modules = dict(net.named_modules())

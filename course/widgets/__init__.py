@@ -3,7 +3,7 @@
     ui = sparsity_explorer(model, X, y, input_shape=(1, 28, 28))       # a widget; move the slider
     numbers, fig = explore_sparsity(model, X, y, 0.8, input_shape=(1, 28, 28))   # the same numbers, no widgets
 
-Introduced in 02_unstructured.
+Introduced in 01_what_is_pruning (sparsity explorer) and 05_local_vs_global (scope explorer).
 """
 from course.widgets.engine import GRANULARITIES, UNIT_CRITERIA, EngineResult, ExplorerNumbers, PruningEngine
 from course.widgets.explorers import ScopeExplorer, SparsityExplorer, scope_explorer, sparsity_explorer

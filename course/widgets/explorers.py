@@ -143,7 +143,7 @@ def sparsity_explorer(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, inp
     """Interactive pruning of a copy of `model`: accuracy on (X, y), bytes, effective FLOPs, per-layer sparsity,
     a weight histogram with the threshold and one layer's mask, all live. `model` is never changed.
 
-    Plain twin: `explore_sparsity`. Introduced in 02_unstructured.
+    Plain twin: `explore_sparsity`. Introduced in 01_what_is_pruning.
     """
     return SparsityExplorer(SparsityView(PruningEngine(model, X, y, input_shape=input_shape, score_data=score_data),
                                          layer), sparsity)
@@ -152,7 +152,7 @@ def sparsity_explorer(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, inp
 def scope_explorer(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, input_shape, sparsity: float = 0.9,
                    score_data: tuple[torch.Tensor, torch.Tensor] | None = None) -> ScopeExplorer:
     """Local vs global scope at one overall sparsity, side by side, with layer collapse flagged. `model` is
-    never changed. Plain twin: `compare_scopes`. Introduced in 02_unstructured.
+    never changed. Plain twin: `compare_scopes`. Introduced in 05_local_vs_global.
     """
     return ScopeExplorer(ScopeView(PruningEngine(model, X, y, input_shape=input_shape, score_data=score_data)),
                          sparsity)

@@ -86,7 +86,7 @@ def explore_sparsity(model: nn.Module, X: torch.Tensor, y: torch.Tensor, sparsit
 
     `sparsity` is the fraction of weights zeroed (granularity "weights") or the ratio of units removed
     (granularity "units"). Gradient criteria are scored on `score_data` (default: (X, y) itself, which flatters
-    them slightly; pass a training batch to avoid that). `model` is never changed. Introduced in 02_unstructured.
+    them slightly; pass a training batch to avoid that). `model` is never changed. Introduced in 01_what_is_pruning.
     """
     view = SparsityView(PruningEngine(model, X, y, input_shape=input_shape, score_data=score_data), layer)
     return view.update(sparsity, criterion, scope, granularity), view.figure.fig
@@ -99,7 +99,7 @@ def compare_scopes(model: nn.Module, X: torch.Tensor, y: torch.Tensor, sparsity:
 
     Local gives every layer the same sparsity; global ranks all weights under one threshold, so layer sparsities
     differ and a layer can collapse (see `detect_layer_collapse`). `model` is never changed.
-    Introduced in 02_unstructured.
+    Introduced in 05_local_vs_global.
     """
     view = ScopeView(PruningEngine(model, X, y, input_shape=input_shape, score_data=score_data))
     return view.update(sparsity, criterion), view.figure.fig
