@@ -5,7 +5,9 @@ Introduced in 00_setup_and_baselines
 """
 from __future__ import annotations
 
+import copy
 import gzip
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -187,6 +189,44 @@ def latency(model: nn.Module | Callable[[torch.Tensor], torch.Tensor], batch_siz
 
 
 
+def check_rounds(rounds) -> int:
+    """`rounds` as an int >= 1, or ValueError naming the valid range."""
+    if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or rounds < 1:
+        raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
+    return int(rounds)
+
+
+def _fresh_copy(model):
+    """A deep copy of an nn.Module (new memory), or the model itself when it cannot be copied (CSR tensors)."""
+    if not isinstance(model, nn.Module):
+        return model
+    try:
+        return copy.deepcopy(model)
+    except (RuntimeError, NotImplementedError):     # sparse CSR storage, or a non-leaf weight of torch prune
+        return model
+
+
+def fastest_rounds(models: dict, batch_sizes, rounds: int, *, bar=None, **timing) -> dict:
+    """{(name, batch): LatencyResult}: each model's fastest of `rounds` rounds of `latency(...)`.
+
+    Every round times a fresh copy of every model (those that can be deep-copied), one after the other. Interleaving
+    exposes the models to the same background load; fresh copies get new memory placement (two copies of one model
+    can differ in speed through cache and TLB effects alone). The fastest round is the least disturbed one:
+    interference only adds time. `timing` goes to `latency` (input_shape, threads, min_run_time).
+    """
+    best: dict = {}
+    for _ in range(check_rounds(rounds)):
+        for name, model in models.items():
+            fresh = _fresh_copy(model)
+            for b in batch_sizes:
+                result = latency(fresh, b, **timing)
+                if (name, b) not in best or result.median_ms < best[name, b].median_ms:
+                    best[name, b] = result
+                if bar is not None:
+                    bar.update(1)
+    return best
+
+
 class ReportCard(Table):
     """One row per model; `.rows_by_name[name]` gives a row as a dict."""
 
@@ -208,13 +248,9 @@ def report(models: dict[str, nn.Module], *, reference: str | None = None, loader
     FLOPs x = ref effective FLOPs / effective FLOPs; speedup = ref median latency / median latency.
     `reference` defaults to the first model. Accuracy needs `loader` (else it is left blank).
 
-    Latency with `rounds > 1`: every round times a fresh deep copy of every model, one after the other, and each
-    model keeps its fastest round (median and IQR of that round). Background load only ever adds time, and two
-    copies of one model can differ in speed through memory placement alone, so one round can mislead at batch 1.
+    Latency is each model's fastest of `rounds` rounds (`fastest_rounds`): every round times a fresh copy of every
+    model in turn, so background load and memory placement do not decide a close comparison at batch 1.
     """
-    import copy
-    import numbers
-
     from tqdm.auto import tqdm
 
     if not isinstance(models, dict) or not models:
@@ -222,8 +258,7 @@ def report(models: dict[str, nn.Module], *, reference: str | None = None, loader
     reference = next(iter(models)) if reference is None else reference
     if reference not in models:
         raise ValueError(f"reference {reference!r} is not one of the models {list(models)}")
-    if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or rounds < 1:
-        raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
+    rounds = check_rounds(rounds)
     bar = tqdm(total=len(models) * (1 + rounds), desc="report card", disable=not progress, leave=False)
     measured = {}
     for name, model in models.items():
@@ -235,13 +270,10 @@ def report(models: dict[str, nn.Module], *, reference: str | None = None, loader
         flops = count_flops(model, input_shape, batch_size=batch_size)
         measured[name] = [acc, params, size_bytes(model, "dense"), stored, flops, None]
         bar.update(1)
-    for round_ in range(rounds):
-        for name, model in models.items():
-            timed = copy.deepcopy(model) if rounds > 1 else model
-            lat = latency(timed, batch_size, input_shape=input_shape, threads=threads, min_run_time=min_run_time)
-            if measured[name][5] is None or lat.median_ms < measured[name][5].median_ms:
-                measured[name][5] = lat
-            bar.update(1)
+    fastest = fastest_rounds(models, [batch_size], rounds, bar=bar, input_shape=input_shape, threads=threads,
+                             min_run_time=min_run_time)
+    for name in models:
+        measured[name][5] = fastest[name, batch_size]
     bar.close()
     ref = measured[reference]
     rows = []

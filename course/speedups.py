@@ -11,7 +11,6 @@ Introduced in 02_unstructured (CSR) and 03_structured (slim models).
 """
 from __future__ import annotations
 
-import copy
 import math
 import numbers
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from course.metrics import count_flops, count_params, latency
+from course.metrics import check_rounds, count_flops, count_params, fastest_rounds
 from course.pruning.sparse import to_sparse_csr
 from course.pruning.structured import check_ratio, prune_structured
 from course.pruning.unstructured import check_sparsity, prune_unstructured
@@ -53,40 +52,13 @@ def _threads(threads: int | None) -> int:
     return torch.get_num_threads() if threads is None else int(threads)
 
 
-def _rounds(rounds: int) -> int:
-    if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or rounds < 1:
-        raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
-    return int(rounds)
-
-
-def _fresh_copy(model):
-    """A deep copy of an nn.Module (new memory), or the model itself when it cannot be copied (CSR tensors)."""
-    if not isinstance(model, nn.Module):
-        return model
-    try:
-        return copy.deepcopy(model)
-    except (RuntimeError, NotImplementedError):     # sparse CSR storage, or a non-leaf weight of torch prune
-        return model
-
-
 def best_of_rounds(models: dict, batch_sizes: Sequence[int], rounds: int, bar=None, **timing) -> dict:
-    """{(name, batch): ms}: min over `rounds` of `latency(...).median_ms`, every model timed once per round.
+    """{(name, batch): ms}: each model's fastest median over `rounds` interleaved rounds of fresh copies.
 
-    Interleaving the models within each round exposes them to the same background load, and each round times a
-    fresh copy of every model that can be deep-copied (new memory placement: two copies of one model can differ in
-    speed through cache and TLB effects alone). The minimum keeps the least disturbed round: interference only adds
-    time.
+    See `course.metrics.fastest_rounds`, which this reads the medians from.
     """
-    best: dict = {}
-    for _ in range(_rounds(rounds)):
-        for name, model in models.items():
-            fresh = _fresh_copy(model)
-            for b in batch_sizes:
-                ms = latency(fresh, b, **timing).median_ms
-                best[name, b] = min(ms, best.get((name, b), ms))
-                if bar is not None:
-                    bar.update(1)
-    return best
+    return {key: result.median_ms for key, result in fastest_rounds(models, batch_sizes, rounds, bar=bar,
+                                                                    **timing).items()}
 
 
 def csr_sweep(model: nn.Module, sparsities: Sequence[float], batch_sizes: Sequence[int], *, input_shape=None,
@@ -102,7 +74,7 @@ def csr_sweep(model: nn.Module, sparsities: Sequence[float], batch_sizes: Sequen
     for s in sparsities:
         models["zeros", s] = prune_unstructured(model, s)          # dense weights, a fraction s of them zero
         models["csr", s] = to_sparse_csr(models["zeros", s])      # the same weights, stored as CSR
-    bar = tqdm(total=_rounds(rounds) * len(models) * len(batch_sizes), desc="CSR vs dense latency",
+    bar = tqdm(total=check_rounds(rounds) * len(models) * len(batch_sizes), desc="CSR vs dense latency",
                disable=not progress, leave=False)
     ms = best_of_rounds(models, batch_sizes, rounds, bar, input_shape=input_shape, threads=threads,
                         min_run_time=min_run_time)
@@ -133,7 +105,7 @@ def slim_sweep(model: nn.Module, ratios: Sequence[float], batch_sizes: Sequence[
     batch_sizes = _batch_sizes(batch_sizes)
     dense_flops = count_flops(model, input_shape).dense
     models = {"dense": model} | {r: prune_structured(model, r, criterion=criterion) for r in ratios}
-    bar = tqdm(total=_rounds(rounds) * len(models) * len(batch_sizes), desc="slim vs dense latency",
+    bar = tqdm(total=check_rounds(rounds) * len(models) * len(batch_sizes), desc="slim vs dense latency",
                disable=not progress, leave=False)
     ms = best_of_rounds(models, batch_sizes, rounds, bar, input_shape=input_shape, threads=threads,
                         min_run_time=min_run_time)

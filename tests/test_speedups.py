@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from course import build_model, count_flops
+from course import metrics
 from course.speedups import break_even, csr_sweep, slim_sweep
 
 FAST_TIMING = {"min_run_time": 0.01, "progress": False}
@@ -106,7 +107,7 @@ def test_best_of_rounds_interleaves_models_and_keeps_the_minimum(monkeypatch):
         ms = fake[model, batch_size][sum(1 for c in calls if c == (model, batch_size)) - 1]
         return LatencyResult(median_ms=ms, iqr_ms=0.0, batch_size=batch_size, threads=1, runs=1)
 
-    monkeypatch.setattr(speedups, "latency", fake_latency)
+    monkeypatch.setattr(metrics, "latency", fake_latency)          # best_of_rounds times through metrics
     best = speedups.best_of_rounds({"a": "a", "b": "b"}, [1], 3)
     assert best == {("a", 1): 1.0, ("b", 1): 4.0}
     assert calls == [("a", 1), ("b", 1)] * 3            # a, b, a, b, a, b: interleaved rounds
@@ -130,7 +131,7 @@ def test_best_of_rounds_times_a_fresh_copy_each_round_when_it_can(monkeypatch):
         seen.append(model)
         return LatencyResult(median_ms=1.0, iqr_ms=0.0, batch_size=batch_size, threads=1, runs=1)
 
-    monkeypatch.setattr(speedups, "latency", fake_latency)
+    monkeypatch.setattr(metrics, "latency", fake_latency)          # best_of_rounds times through metrics
     dense = nn.Sequential(nn.Linear(8, 4))
     csr = to_sparse_csr(prune_unstructured(dense, 0.5))
     speedups.best_of_rounds({"dense": dense, "csr": csr}, [1], 2)
