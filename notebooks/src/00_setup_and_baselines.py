@@ -1,0 +1,275 @@
+# %% [markdown]
+# # 00 · Setup and baselines
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/pruning-course/pruning-course/blob/main/notebooks/00_setup_and_baselines.ipynb) [![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/pruning-course/pruning-course/HEAD?labpath=notebooks%2F00_setup_and_baselines.ipynb)
+#
+# Every later notebook prunes a **trained dense model** and compares the result with it. This notebook sets the
+# stage: it checks that your environment works, shows the datasets that are really on this machine (and says
+# which are missing), and loads the dense baselines with their **report cards**. The report card holds the numbers
+# pruning tries to change: accuracy, parameters, bytes, FLOPs and latency.
+#
+# **What you will learn**
+# - how to check what the course runs on: versions, device, thread count and fast mode;
+# - which datasets are on this machine, where each copy came from, and how to get the missing ones;
+# - how `train_or_load` loads a verified dense baseline in seconds instead of training it;
+# - how to read a report card, and why parameters, FLOPs and latency can rank the same models differently.
+
+# %%
+from course import available, count_params, fast, input_shape, load_dataset, make_loaders, report, setup, train_or_load
+env = setup(seed=0)
+
+# %% [markdown]
+# ## 1 · The environment
+#
+# `setup(seed=0)` seeds Python, NumPy and torch, fixes the number of threads torch uses (so that timings are
+# repeatable on one machine) and sets a modest figure size. It returns what it set. **Fast mode** (`COURSE_FAST=1`)
+# is for automated tests: it shrinks data sizes, epochs and sweeps, never which code runs.
+
+# %%
+import os
+import platform
+
+import numpy as np
+import torch
+from course.table import Table
+
+rows = [("python", platform.python_version()), ("torch", torch.__version__), ("numpy", np.__version__),
+        ("device", env["device"]), ("CPU cores (os.cpu_count)", os.cpu_count()), ("torch threads", env["threads"]),
+        ("fast mode (COURSE_FAST)", env["fast_mode"]), ("seed", env["seed"]), ("data folder", env["data_dir"])]
+print(Table(["setting", "value"], rows, title="Environment"))
+
+# %% [markdown]
+# The course runs on a CPU. If torch finds a GPU (CUDA, or Apple's MPS), the device above says so and training
+# uses it; nothing in the course requires one.
+#
+# ## 2 · The datasets
+#
+# The course uses three real datasets. `load_dataset` looks for each one in a fixed order: the course's download
+# cache (`make data`), an OS package (Debian's `dataset-fashion-mnist`), then a checksum-verified download. For
+# MNIST there is also a copy that ships with the course: **MNIST-10k (real subset)**, the first 10,000 real MNIST
+# training images, split into a training and a test part. Here we pass `download=False`, so this cell only reports
+# what is already on disk. Every copy is checked against its published checksum before it is read, and its `.info`
+# says exactly which copy was used.
+
+# %%
+from course import DataUnavailableError
+from course.catalog import DATASET_NAMES, SPECS
+
+present, absent = {}, {}
+for name in DATASET_NAMES:
+    try:
+        present[name] = {split: load_dataset(name, split, download=False) for split in ("train", "test")}
+    except DataUnavailableError as err:
+        absent[name] = err
+for name, splits in present.items():
+    print(splits["train"].info, f"\n  test split: {len(splits['test']):,} images\n")
+for name, err in absent.items():
+    print(f"ABSENT · {err}\n")
+
+# %% [markdown]
+# One test image of each class, for every dataset that is present:
+
+# %%
+import matplotlib.pyplot as plt
+
+fig, axes = plt.subplots(len(present), 10, figsize=(10, 1.35 * len(present)), squeeze=False)
+for row, (name, splits) in zip(axes, present.items()):
+    test = splits["test"]
+    for label, ax in enumerate(row):
+        image = test.images[int((test.labels == label).nonzero()[0, 0])]   # (C, H, W) uint8
+        ax.imshow(image.permute(1, 2, 0).squeeze(-1), cmap="gray" if image.shape[0] == 1 else None)
+        ax.set_title(test.classes[label], fontsize=8)
+        ax.set_xticks([]), ax.set_yticks([])
+    row[0].set_ylabel(test.info.title, fontsize=8, rotation=0, ha="right", va="center")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 3 · The dense baselines
+#
+# Three models, all plain `nn.Sequential` chains so that later notebooks can cut them apart:
+# **LeNet-300-100** (a fully connected 784-300-100-10 network), **LeNet-5** (two small convolutions, then three
+# fully connected layers) and a **small VGG** (three blocks of two 3×3 convolutions with BatchNorm).
+#
+# `train_or_load(model, dataset)` looks for a checkpoint that matches the model, the dataset *variant* (`full` or
+# `10k-subset`) and the training recipe. The key below is built from exactly those, with a hash of the recipe.
+# It checks the file's sha256 and loads it; only when no checkpoint matches does it train (with a progress bar)
+# and cache the result in `data/checkpoints/local/`. This cell loads the pairs that have a checkpoint and lists
+# the others, so that it never starts a long training run unasked.
+
+# %%
+from course.checkpoints import RECIPES, checkpoint_key, find_checkpoint
+from course.data import locate
+
+MODELS = ("lenet300", "lenet5", "vgg")
+baselines, infos, missing = {}, {}, []
+for dataset in present:
+    for model_name in MODELS:
+        key = checkpoint_key(model_name, dataset, locate(dataset).variant, RECIPES[model_name])
+        if find_checkpoint(key) is None:
+            missing.append((model_name, dataset, key))
+            continue
+        baselines[model_name, dataset], infos[model_name, dataset] = train_or_load(model_name, dataset)
+rows = [(m, d, i["variant"], i["source"], i["recipe"]["epochs"], i["test_accuracy"], i["train_seconds"], i["key"])
+        for (m, d), i in infos.items()]
+print(Table(["model", "dataset", "variant", "checkpoint", "epochs", "test accuracy", "train s", "key"], rows,
+            title="Dense baselines", formats={"test accuracy": ".2%", "train s": ".0f"},
+            note="test accuracy and training time as recorded when the checkpoint was trained (its machine)"))
+for model_name, dataset, key in missing:
+    print(f"no checkpoint yet for {model_name} on {dataset} ({key}): train it with "
+          f"`train_or_load({model_name!r}, {dataset!r})` or `python -m course.train --model {model_name} --dataset {dataset}`")
+
+# %% [markdown]
+# Where do the parameters of LeNet-300-100 sit? `count_params` counts them per layer (weights and biases together):
+
+# %%
+lenet300 = next(model for (m, _), model in baselines.items() if m == "lenet300")
+print(lenet300)
+count_params(lenet300)
+
+# %% [markdown]
+# ## 4 · Report cards
+#
+# `report` measures each model with torch's own tools, on the test split of its dataset:
+# - **accuracy**: the fraction of test images classified correctly (in fast mode, on a 1,000-image subset);
+# - **params** and **nonzero**: the parameter count, and how many of them are not zero (all of them, for a dense model);
+# - **dense size**: the bytes of the saved file; **stored (gzip)**: the smallest lossless form, compressed;
+# - **FLOPs**: the multiplies and adds of one forward pass for one image (`torch.utils.flop_counter`);
+#   **eff. FLOPs** counts only those that touch a nonzero weight;
+# - **latency**: the median time of one forward pass for one image on this machine (`torch.utils.benchmark`),
+#   from the fastest of three rounds that time fresh copies of the models in turn (`rounds=3`: other programs on
+#   the machine only ever add time);
+# - the **×** columns: each ratio against the reference model, LeNet-300-100 (above 1 means smaller or faster).
+
+# %%
+from IPython.display import display
+
+cards = {}
+for dataset in present:
+    models = {m: baselines[m, dataset] for m in MODELS if (m, dataset) in baselines}
+    if not models:
+        continue
+    _, test_loader = make_loaders(dataset, download=False)
+    cards[dataset] = report(models, loader=test_loader, input_shape=input_shape(dataset),
+                            reference=next(iter(models)), min_run_time=fast(0.3, 0.05), rounds=fast(3, 1))
+    print(f"{test_loader.dataset.info.title}, {len(test_loader.dataset):,} test images")
+    display(cards[dataset])
+
+# %% [markdown]
+# The same cards as a picture. Each model is one marker per dataset; the two panels rank the models differently.
+
+# %%
+from matplotlib.lines import Line2D
+
+fig, axes = plt.subplots(1, 3, figsize=(10, 3.2))
+colors = dict(zip(MODELS, ("C0", "C1", "C2")))
+markers = dict(zip(cards, "osD"))
+for dataset, card in cards.items():
+    for row in card:
+        for ax, column in zip(axes, ("params", "FLOPs", "latency ms")):
+            ax.scatter(row[column], row["accuracy"], color=colors[row["model"]], marker=markers[dataset], s=40)
+for ax, xlabel in zip(axes, ("parameters", "FLOPs per image", "latency per image (ms, this machine)")):
+    ax.set(xscale="log", xlabel=xlabel, ylabel="test accuracy")
+    ax.yaxis.set_major_formatter("{x:.0%}")
+    ax.grid(alpha=0.3)
+handles = [Line2D([], [], color=c, marker="o", ls="", label=m) for m, c in colors.items()]
+handles += [Line2D([], [], color="gray", marker=mk, ls="", label=present[d]["test"].info.title) for d, mk in markers.items()]
+axes[0].legend(handles=handles, fontsize=7)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Summary
+
+# %%
+from IPython.display import Markdown
+
+first = next(iter(cards))
+card = cards[first].rows_by_name
+r300, r5 = card["lenet300"], card.get("lenet5")
+lines = [f"- **Environment:** torch {torch.__version__} on `{env['device']}` with {env['threads']} thread(s)"
+         f"{' in fast mode' if env['fast_mode'] else ''}.",
+         f"- **Datasets on this machine:** " + "; ".join(f"{s['train'].info.title}, variant `{s['train'].info.variant}` "
+                                                          f"from `{s['train'].info.source}`" for s in present.values())
+         + (f"; absent: {', '.join(SPECS[name].title for name in absent)} (`make data` fetches them)." if absent else ".")]
+for dataset, c in cards.items():
+    best = max(c, key=lambda r: r["accuracy"])
+    lines.append(f"- **{present[dataset]['test'].info.title}:** the best baseline is `{best['model']}` at "
+                 f"{best['accuracy']:.2%} test accuracy; LeNet-300-100 reaches {c.rows_by_name['lenet300']['accuracy']:.2%}.")
+lines.append(f"- **A file holds a little more than its floats:** LeNet-300-100 has {r300['params']:,} parameters, "
+             f"4 · {r300['params']:,} = {4 * r300['params']:,} bytes as float32; its saved file is "
+             f"{r300['dense size']:,} bytes.")
+if r5 is not None:
+    lines.append(f"- **Parameters and FLOPs disagree:** LeNet-5 has {r300['params'] / r5['params']:.1f}× fewer "
+                 f"parameters than LeNet-300-100 but needs {r5['FLOPs'] / r300['FLOPs']:.1f}× more FLOPs per image, "
+                 f"because a convolution reuses each weight at every position.")
+if "vgg" in card:
+    rv = card["vgg"]
+    slower = rv["latency ms"] / r300["latency ms"]
+    lines.append(f"- **Fewer parameters is not less work:** the small VGG has {r300['params'] / rv['params']:.1f}× fewer "
+                 f"parameters than LeNet-300-100, yet needs {rv['FLOPs'] / r300['FLOPs']:.0f}× its FLOPs and is "
+                 f"{slower:.1f}× {'slower' if slower > 1 else 'faster'} per image on this machine "
+                 f"({rv['latency ms']:.2f} ms vs {r300['latency ms']:.3f} ms).")
+lines.append("- Pruning changes these numbers: the next notebooks measure how much, and which ones.")
+Markdown("\n".join(lines))
+
+# %% [markdown]
+# ## Exercises
+#
+# **Exercise 00.1: parameters of a Linear layer.** `nn.Linear(in_features, out_features)` computes
+# `y = x Wᵀ + b`. Write `linear_params(in_features, out_features)` that returns its number of parameters. The check
+# also adds up LeNet-300-100's three layers and compares with `count_params`.
+#
+# <details><summary>Hint</summary>
+#
+# `W` has shape `(out_features, in_features)`: one weight for every pair of an output and an input.
+# `b` has one entry per output. Compare with the `count_params` table in §3.
+# </details>
+
+# %%
+# Exercise 00.1: parameters of a Linear layer
+def linear_params(in_features: int, out_features: int) -> int:
+    """Number of parameters of nn.Linear(in_features, out_features), weights and biases."""
+    ### BEGIN SOLUTION
+    return out_features * in_features + out_features
+    ### END SOLUTION
+
+# %%
+from course.checks import check_linear_params
+check_linear_params(linear_params)
+
+# %% [markdown]
+# **Exercise 00.2: the dense bytes of a layer.** A dense model stores every parameter as a 32-bit float. Write
+# `dense_bytes(module)` that returns how many bytes the parameters of `module` (a layer, or a whole model) take as
+# float32. For an `nn.Linear(in, out)` that is `4 · (out · in + out)`. Do not change the module.
+#
+# <details><summary>Hint</summary>
+#
+# `module.parameters()` yields every parameter tensor, weights and biases, of the module and its children;
+# `t.numel()` counts a tensor's entries, and `t.element_size()` gives the bytes per entry (4 for float32).
+# BatchNorm's running mean and variance are *buffers*, not parameters.
+# </details>
+
+# %%
+# Exercise 00.2: the dense bytes of a layer
+def dense_bytes(module: torch.nn.Module) -> int:
+    """Bytes of all parameters of `module` stored as float32: 4 · (number of parameters)."""
+    ### BEGIN SOLUTION
+    return sum(p.numel() * p.element_size() for p in module.parameters())
+    ### END SOLUTION
+
+# %%
+from course.checks import check_dense_bytes
+check_dense_bytes(dense_bytes)
+
+# %% [markdown]
+# ## References
+#
+# - Y. LeCun, L. Bottou, Y. Bengio, P. Haffner. *Gradient-based learning applied to document recognition.*
+#   Proceedings of the IEEE, 1998. (MNIST, LeNet-5, and the 300-100 fully connected network.)
+# - H. Xiao, K. Rasul, R. Vollgraf. *Fashion-MNIST: a novel image dataset for benchmarking machine learning
+#   algorithms.* arXiv:1708.07747, 2017.
+# - A. Krizhevsky. *Learning multiple layers of features from tiny images.* Technical report, University of
+#   Toronto, 2009. (CIFAR-10.)
+# - K. Simonyan, A. Zisserman. *Very deep convolutional networks for large-scale image recognition.* ICLR, 2015.
+#   (The VGG design that the small VGG follows.)

@@ -1,0 +1,430 @@
+# %% [markdown]
+# # 01 · What is pruning
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/pruning-course/pruning-course/blob/main/notebooks/01_what_is_pruning.ipynb) [![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/pruning-course/pruning-course/HEAD?labpath=notebooks%2F01_what_is_pruning.ipynb)
+#
+# **Pruning** removes parts of a trained network: single weights, or whole neurons and channels. The hope is a
+# smaller, cheaper model that is about as accurate. This notebook starts with the simplest form. It sets single
+# weights to zero, chosen by their size, in a trained LeNet-300-100, and measures what that costs in accuracy.
+#
+# **What you will learn**
+# - what the weights of a trained network look like, and why many of them look removable;
+# - that pruning is a **mask**: a tensor of True/False multiplied into the weights, in ten lines of code;
+# - how far pruning by magnitude goes *without any retraining*, next to pruning at random;
+# - the habit that saves hours: **keep the original model and re-prune from it**;
+# - a first interactive look: a sparsity slider.
+#
+# Vocabulary: **sparsity** is the fraction of weights that are zero; **density** = 1 − sparsity.
+
+# %%
+import copy
+import matplotlib.pyplot as plt, numpy as np, torch
+from course import available, evaluate, fast, has_masks, layer_sparsity, make_loaders, prunable_layers, prune_unstructured, setup, train_or_load
+from course.sweeps import largest_sparsity_within, prune_and_evaluate, sparsity_curve
+env = setup(seed=0)
+
+# %% [markdown]
+# We use Fashion-MNIST when it is on this machine: it is harder than MNIST, so the effect of pruning shows sooner.
+# Otherwise the cell falls back to the MNIST subset that ships with the course. The dense LeNet-300-100 comes from
+# `train_or_load`: a verified checkpoint, loaded in about a second (notebook 00 explains how).
+
+# %%
+DATASET = "fashion-mnist" if available("fashion-mnist") else "mnist"
+_, test_loader = make_loaders(DATASET, test_batch_size=10_000, download=False)
+print(test_loader.dataset.info)
+test_set = list(test_loader)             # the normalised test set as one batch, kept in memory: we evaluate it often
+dense, info = train_or_load("lenet300", DATASET)
+dense_acc = evaluate(dense, test_set)
+print(f"\nLeNet-300-100 ({info['source']} checkpoint): test accuracy {dense_acc:.2%} on {len(test_loader.dataset):,} images")
+
+# %% [markdown]
+# ## 1 · Weights
+#
+# LeNet-300-100 has three fully connected layers: 784 pixels → 300 → 100 → 10 classes. Here is every weight of
+# each layer, as a histogram.
+
+# %%
+layers = {name: module.weight.detach() for name, module in prunable_layers(dense)}
+fig, axes = plt.subplots(1, len(layers), figsize=(10, 2.8))
+for ax, (name, w) in zip(axes, layers.items()):
+    ax.hist(w.flatten().numpy(), bins=120, color="C0")
+    ax.set(title=f"{name}: {tuple(w.shape)}, {w.numel():,} weights", xlabel="weight value", ylabel="count")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Each layer's weights pile up around zero. Two numbers per layer say how much: the fraction of weights smaller
+# than a tenth of the layer's largest |w|, and the share of the layer's total magnitude Σ|w| that the smaller half
+# of its weights holds.
+
+# %%
+stats = {}
+for name, w in layers.items():
+    a = w.abs().flatten().sort().values                        # (n,) ascending
+    stats[name] = {"small": float((a < 0.1 * a[-1]).float().mean()),
+                   "half_mass": float(a[: a.numel() // 2].sum() / a.sum())}
+    print(f"{name}: {stats[name]['small']:6.1%} of weights below 0.1·max|w|; "
+          f"the smaller half holds {stats[name]['half_mass']:5.1%} of Σ|w|")
+
+# %% [markdown]
+# A weight close to zero barely changes the layer's output: its input is multiplied by almost nothing. That makes
+# the **magnitude** |w| the simplest guess at a weight's importance, and the criterion Han et al. (2015) used to
+# prune large networks. LeCun et al. (1990) estimated importance from the loss's curvature instead. Notebook 04
+# compares such criteria.
+#
+# ## 2 · A mask by hand
+#
+# Pruning a layer to sparsity s with magnitude takes four steps. Count the weights to remove, k = round(s·n).
+# Find the k-th smallest |w|. Build a **mask** that is True for the weights to keep. Multiply it into the weights.
+# Here it is for `fc1`, on a copy of the model, at 80% sparsity:
+
+# %%
+sparsity = 0.8
+pruned = copy.deepcopy(dense)                          # never prune the original: work on a copy
+w = pruned.fc1.weight.detach()                         # (300, 784)
+k = round(sparsity * w.numel())                        # how many weights to remove
+threshold = w.abs().flatten().kthvalue(k).values       # the k-th smallest |w|
+mask = w.abs() > threshold                             # (300, 784) bool, True = kept
+with torch.no_grad():
+    pruned.fc1.weight.mul_(mask)                       # w · mask: pruned weights become exactly 0
+print(f"threshold |w| = {threshold:.4f}; fc1 keeps {int(mask.sum()):,} of {mask.numel():,} weights "
+      f"({1 - mask.float().mean():.1%} pruned)")
+print(f"accuracy: dense {dense_acc:.2%}, fc1 pruned to {sparsity:.0%}: {evaluate(pruned, test_set):.2%}")
+
+# %% [markdown]
+# Each row of `fc1`'s mask belongs to one of its 300 neurons, and each column to one of the 784 input pixels.
+# Summing the mask over the neurons shows, pixel by pixel, how many connections survived. The average test image
+# is shown next to it.
+
+# %%
+images = torch.cat([x for x, _ in test_set])                    # (N, 1, 28, 28), normalised
+fig, axes = plt.subplots(1, 2, figsize=(6.4, 3))
+shown = axes[0].imshow(mask.sum(0).view(28, 28), cmap="viridis")
+axes[0].set_title("fc1: kept connections per input pixel", fontsize=9)
+fig.colorbar(shown, ax=axes[0], label="of 300 neurons")
+axes[1].imshow(images.mean(0)[0], cmap="gray")
+axes[1].set_title("average test image", fontsize=9)
+for ax in axes:
+    ax.set_xticks([]), ax.set_yticks([])
+fig.tight_layout()
+plt.show()
+kept = mask.sum(0).view(28, 28).float()                            # (28, 28) kept connections per pixel
+border = torch.ones(28, 28, dtype=torch.bool)
+border[3:-3, 3:-3] = False                                         # the outer 3 pixels of the image
+print(f"kept connections per input pixel: {kept[border].mean():.0f} of 300 on average in the 3-pixel border, "
+      f"{kept[~border].mean():.0f} inside it")
+
+# %% [markdown]
+# Magnitude pruning cut the most connections from pixels near the border and in the corners, where the images are
+# nearly always dark. No one told it where the border was. An input that is almost always zero gives its weights
+# almost no gradient, so during training they stayed small (weight decay even shrank them), and small weights are
+# the first to go.
+#
+# The library's `prune_unstructured(model, sparsity)` does the same to every Linear and Conv2d layer ("local"
+# scope: each layer loses the same fraction). It returns a **new** model whose layers each carry their mask as a
+# bool buffer `prune_mask`, so that training later can keep the pruned weights at zero. Our hand-made masks give
+# the very same weights:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+by_hand = copy.deepcopy(dense)
+for name, module in prunable_layers(by_hand):
+    w = module.weight.detach()
+    k = round(sparsity * w.numel())
+    with torch.no_grad():
+        module.weight.mul_(w.abs() > w.abs().flatten().kthvalue(k).values)
+library = prune_unstructured(dense, sparsity)
+print("same weights as prune_unstructured:",
+      all(torch.equal(a.weight, b.weight) for (_, a), (_, b) in zip(prunable_layers(by_hand), prunable_layers(library))))
+print("mask buffer of fc1:", tuple(library.fc1.prune_mask.shape), library.fc1.prune_mask.dtype)
+
+# %%
+layer_sparsity(library)
+
+# %% [markdown]
+# ## 3 · Accuracy vs sparsity
+#
+# How far can we go? We prune the dense model to increasing sparsities, **once** and with **no retraining**
+# ("one-shot"), and measure test accuracy each time. The comparison is pruning **at random**: the same number of
+# weights per layer, chosen by a seeded coin instead of by size, repeated over several seeds. Without that
+# baseline a curve says little: Blalock et al. (2020) found that many pruning papers lack such comparisons.
+
+# %%
+SPARSITIES = fast([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.96, 0.98, 0.99],
+                  [0.0, 0.5, 0.9, 0.99])
+SEEDS = range(fast(4, 2))
+magnitude_acc = sparsity_curve(dense, SPARSITIES, test_set, criterion="magnitude")[0]      # (points,)
+random_acc = sparsity_curve(dense, SPARSITIES, test_set, criterion="random", seeds=SEEDS)  # (seeds, points)
+free = {tol: largest_sparsity_within(SPARSITIES, magnitude_acc, dense_acc, tol) for tol in (0.005, 0.01)}
+free_random = {tol: largest_sparsity_within(SPARSITIES, random_acc.mean(0), dense_acc, tol) for tol in (0.005, 0.01)}
+
+# %%
+s = np.array(SPARSITIES)
+mean, std = random_acc.mean(0), random_acc.std(0)
+fig, (ax, zoom) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [3, 2]})
+ax.plot(s, magnitude_acc, "o-", color="C0", label="magnitude")
+ax.plot(s, mean, "s-", color="C3", label=f"random (mean ± std of {len(SEEDS)} seeds)")
+ax.fill_between(s, mean - std, mean + std, color="C3", alpha=0.2)
+ax.axhline(dense_acc, color="k", lw=1, label=f"dense {dense_acc:.2%}")
+ax.axhline(dense_acc - 0.01, color="k", lw=1, ls=":", label="dense − 1 pp")
+ax.axhline(0.1, color="gray", lw=1, ls="--", label="chance (10 classes)")
+ax.axvline(free[0.01], color="C0", lw=1, ls=":")
+ax.set(xlabel="sparsity (fraction of weights set to zero)", ylabel="test accuracy", ylim=(0, 1),
+       title=f"One-shot pruning, no fine-tuning ({test_loader.dataset.info.title})")
+ax.legend(fontsize=7, loc="lower left")
+zoom.plot(s, 100 * (dense_acc - magnitude_acc), "o-", color="C0", label="magnitude")
+zoom.plot(s, 100 * (dense_acc - mean), "s-", color="C3", label="random (mean)")
+for tol, ls in ((0.005, "--"), (0.01, ":")):
+    zoom.axhline(100 * tol, color="k", lw=1, ls=ls, label=f"{100 * tol:g} pp")
+zoom.set(xlabel="sparsity", ylabel="accuracy drop (percentage points)", ylim=(-0.5, 5), title="zoom: the drop")
+zoom.legend(fontsize=7, loc="upper left")
+for a in (ax, zoom):
+    a.grid(alpha=0.3)
+fig.tight_layout()
+plt.show()
+
+# %%
+from IPython.display import Markdown
+
+at = {sp: i for i, sp in enumerate(SPARSITIES)}
+hi = max(sp for sp in SPARSITIES if sp <= 0.9)
+random_free = (f"stays within 1 pp up to {free_random[0.01]:.0%}" if free_random[0.01] > 0
+               else f"loses more than 1 pp already at {SPARSITIES[1]:.0%}, the smallest nonzero sparsity tested")
+Markdown(f"On this test set, magnitude pruning without any retraining stays within **1 pp** of the dense "
+         f"accuracy up to **{free[0.01]:.0%}** sparsity, and within 0.5 pp up to {free[0.005]:.0%} (of the "
+         f"sparsities tested). Random pruning {random_free}. At {hi:.0%} "
+         f"sparsity, magnitude keeps {magnitude_acc[at[hi]]:.1%} accuracy, random {mean[at[hi]]:.1%} ± "
+         f"{std[at[hi]]:.1%}. At {SPARSITIES[-1]:.0%}, magnitude is down to {magnitude_acc[-1]:.1%}. That is where "
+         f"\"free\" pruning ends. Beyond it, the network must be retrained to recover, which notebook 06 does.")
+
+# %% [markdown]
+# ## 4 · Keep the original
+#
+# Every library function in this course returns a **new** model and leaves the one you gave it alone (unless you
+# pass `inplace=True`). That is what made the sweep above correct: each point was pruned from the same dense
+# model. Check it:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+before = copy.deepcopy(dense.state_dict())
+pruned90 = prune_unstructured(dense, 0.9)
+after = dense.state_dict()
+print("prune_unstructured returned a new model:", pruned90 is not dense)
+print("the original is bit-for-bit unchanged:", before.keys() == after.keys()
+      and all(torch.equal(before[name], after[name]) for name in before))
+print("the original carries no masks:", not has_masks(dense))
+
+# %% [markdown]
+# Why it matters. **First**, pruning calls do not all mean the same thing when you call them again on a model that
+# is already pruned. PyTorch's own `torch.nn.utils.prune` takes an `amount` that is a fraction of the weights
+# *still left*, so repeated calls compound. The course's `sparsity` is a target for the whole layer: weights that
+# are already pruned stay pruned and count toward it, so a second call with the same target changes nothing.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from torch.nn.utils import prune as torch_prune
+
+layer, course_model, torch_steps = copy.deepcopy(dense.fc1), dense, []
+for step in range(1, 4):
+    torch_prune.l1_unstructured(layer, "weight", amount=0.5)    # "prune 50%"... of what is left
+    course_model = prune_unstructured(course_model, 0.5)        # "sparsity 50%" of the whole layer
+    torch_steps.append(float((layer.weight == 0).float().mean()))
+    print(f"call {step}: torch.nn.utils.prune amount=0.5 → fc1 sparsity {torch_steps[-1]:.1%};  "
+          f"prune_unstructured(…, 0.5) → {layer_sparsity(course_model)['fc1'].sparsity:.1%}")
+
+# %% [markdown]
+# **Second**, a zero has no magnitude left, so a pruned model cannot be "un-pruned". Imagine a slider that prunes
+# the *current* model each time you move it: 50%, then 90%, then back to 50%. The chained model is stuck at the
+# highest sparsity it ever saw. Re-pruning from the original gives what you asked for.
+
+# %%
+from course.table import Table
+
+rows, chained = [], dense
+for target in (0.5, 0.9, 0.5):
+    chained = prune_unstructured(chained, target)           # prune the pruned model (the careless slider)
+    fresh = prune_unstructured(dense, target)               # re-prune from the original (the habit)
+    rows.append((target, layer_sparsity(chained).overall.sparsity, evaluate(chained, test_set),
+                 layer_sparsity(fresh).overall.sparsity, evaluate(fresh, test_set)))
+print(Table(["requested", "chained: sparsity", "chained: accuracy", "from original: sparsity",
+             "from original: accuracy"], rows, title="Moving a slider 50% → 90% → 50%",
+            formats={c: ".1%" for c in ("requested", "chained: sparsity", "from original: sparsity")}
+            | {c: ".2%" for c in ("chained: accuracy", "from original: accuracy")}))
+
+# %% [markdown]
+# Going *up* in sparsity, the two routes agree for magnitude pruning: the 10% largest weights are among the 50%
+# largest, so the masks are nested. They stop agreeing as soon as you go back down, or when something changes the
+# weights between two prunings. Fine-tuning is such a change (notebook 06 prunes and retrains on purpose, in
+# steps). Keeping the original matters for the lottery-ticket experiment too (Frankle & Carbin 2019). It rewinds
+# the surviving weights to their values *before* training, so those values must still exist.
+
+# %% [markdown]
+# ## 5 · A slider
+#
+# A slider makes the curve of §3 tangible. `ipywidgets.interact` calls a function again each time a control moves.
+# Here it calls the library's `prune_and_evaluate(model, sparsity, loader)`, which prunes a copy (from the
+# original, every time) and returns the achieved sparsity, the number of weights kept and the accuracy.
+# (Widgets need a live kernel. In a static view of this notebook you see one output.)
+
+# %%
+import ipywidgets as widgets
+
+widgets.interact(prune_and_evaluate, model=widgets.fixed(dense), loader=widgets.fixed(test_set),
+                 sparsity=widgets.FloatSlider(value=0.9, min=0.0, max=0.99, step=0.01, continuous_update=False),
+                 criterion=["magnitude", "random"], scope=widgets.fixed("local"), seed=widgets.fixed(0));
+
+# %% [markdown]
+# The same function without widgets gives the same numbers. The sparsity and the count of weights kept do not
+# depend on the data or on the machine:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+result = prune_and_evaluate(dense, 0.9, test_set)
+print(f"sparsity {result.sparsity:.2%}: {result.nonzero:,} of {result.total:,} weights nonzero")
+
+# %%
+result
+
+# %% [markdown]
+# The course's **sparsity explorer** shows more at once: accuracy, file size, FLOPs, per-layer sparsity, the
+# weight histogram with the pruning threshold, and one layer's mask. It measures on a fixed held-out batch and
+# works on a private copy of the model. Try the "random" criterion and the "units" granularity (whole neurons,
+# notebook 03).
+
+# %%
+from course import held_out_batch
+from course.widgets import explore_sparsity, sparsity_explorer
+
+X, y = held_out_batch(DATASET, n=fast(2000, 500), download=False)     # (n, 1, 28, 28), (n,)
+sparsity_explorer(dense, X, y, input_shape=(1, 28, 28), sparsity=0.9)
+
+# %% [markdown]
+# Its plain twin, `explore_sparsity`, runs the same code once, without widgets, and returns the numbers and the
+# figure:
+
+# %%
+numbers, figure = explore_sparsity(dense, X, y, 0.9, input_shape=(1, 28, 28))
+print(numbers.readout())
+print(numbers.details())
+figure
+
+# %% [markdown]
+# ## Summary
+
+# %%
+fc1 = stats["fc1"]
+Markdown(f"""- **Weights pile up near zero.** In the trained LeNet-300-100, {fc1['small']:.0%} of `fc1`'s weights are
+  below a tenth of its largest |w|, and the smaller half of its weights holds only {fc1['half_mass']:.0%} of Σ|w|.
+- **Pruning is a mask.** k = round(s·n), the k-th smallest |w| as a threshold, `mask = |w| > threshold`,
+  `w · mask`. Done by hand for every layer, it gives the same weights as `prune_unstructured`.
+- **Part of the pruning is free.** One-shot magnitude pruning with no retraining stays within 1 pp of the dense
+  {dense_acc:.2%} up to {free[0.01]:.0%} sparsity ({free[0.005]:.0%} within 0.5 pp). Random pruning
+  {random_free}. At {hi:.0%} sparsity, magnitude keeps {magnitude_acc[at[hi]]:.1%}, random
+  {mean[at[hi]]:.1%}. So magnitude is far better than chance, but past about {free[0.01]:.0%} accuracy falls
+  quickly.
+- **Keep the original.** `prune_unstructured` returned a new model and left the original bit-for-bit unchanged.
+  `torch.nn.utils.prune` with amount=0.5, called three times, gives {', '.join(f'{t:.1%}' for t in torch_steps)}. A model pruned to 90%
+  and then "pruned to 50%" stays at {rows[2][1]:.0%} sparsity ({rows[2][2]:.1%} accuracy). Re-pruned from the
+  original, it is at {rows[2][3]:.0%} ({rows[2][4]:.1%}).
+- Next: what a pruned model costs on disk and in time (02), removing whole neurons and channels (03), better
+  criteria (04), and retraining to go past the free region (06).""")
+
+# %% [markdown]
+# ## Exercises
+#
+# **Exercise 01.1: a magnitude mask.** Write `magnitude_mask(weight, sparsity)` that returns a bool tensor shaped
+# like `weight`, True for the weights to keep, pruning exactly round(sparsity·n) weights with the smallest |w|.
+# It must work for any shape (a conv weight is 4-D) and for sparsity 0.
+#
+# <details><summary>Hint</summary>
+#
+# Follow §2: `k = round(sparsity * weight.numel())`, then `weight.abs().flatten().kthvalue(k).values` is the k-th
+# smallest magnitude. `kthvalue` needs k ≥ 1, so handle k = 0 (keep everything: `torch.ones_like(weight,
+# dtype=torch.bool)`) first. Keep the weights *strictly above* the threshold.
+# </details>
+
+# %%
+# Exercise 01.1: a magnitude mask
+def magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """Bool mask shaped like `weight`, True = kept, pruning the round(sparsity·n) smallest |w|."""
+    ### BEGIN SOLUTION
+    k = round(sparsity * weight.numel())
+    if k == 0:
+        return torch.ones_like(weight, dtype=torch.bool)
+    threshold = weight.abs().flatten().kthvalue(k).values
+    return weight.abs() > threshold
+    ### END SOLUTION
+
+# %%
+from course.checks import check_magnitude_mask
+check_magnitude_mask(magnitude_mask)
+
+# %% [markdown]
+# **Exercise 01.2: achieved sparsity.** Write `achieved_sparsity(model)` that returns the fraction of zeros over
+# all weights of the model's `nn.Linear` and `nn.Conv2d` layers, as one number in [0, 1]. Biases and BatchNorm
+# parameters do not count, since pruning never touches them. It must also work on a model whose masks were made
+# permanent with `remove_masks` (zeros, no `prune_mask` buffers). Do not change the model.
+#
+# <details><summary>Hint</summary>
+#
+# Loop over `model.modules()` and keep those with `isinstance(m, (nn.Linear, nn.Conv2d))`. Add up
+# `(m.weight == 0).sum()` and `m.weight.numel()` over all of them, then divide once. Averaging the per-layer
+# sparsities would give `fc3` (1,000 weights) as much say as `fc1` (235,200).
+# </details>
+
+# %%
+# Exercise 01.2: achieved sparsity
+def achieved_sparsity(model: torch.nn.Module) -> float:
+    """Zeros / weights over every nn.Linear and nn.Conv2d weight of `model`."""
+    ### BEGIN SOLUTION
+    layers = [m for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+    zeros = sum(int((m.weight == 0).sum()) for m in layers)
+    return zeros / sum(m.weight.numel() for m in layers)
+    ### END SOLUTION
+
+# %%
+from course.checks import check_achieved_sparsity
+check_achieved_sparsity(achieved_sparsity)
+
+# %% [markdown]
+# **Exercise 01.3: where free pruning ends.** Write `largest_within(sparsities, accuracies, reference, tol)`.
+# It gets the points of a curve like §3's, sorted by sparsity, and returns the largest sparsity s such that every
+# point up to s has accuracy ≥ reference − tol. Accuracies and `tol` are fractions (tol = 0.01 is 1 percentage
+# point). Return 0.0 if no point qualifies.
+#
+# <details><summary>Hint</summary>
+#
+# Walk through the points in order and remember the last sparsity that is still within tolerance. Stop at the
+# first point that drops more than `tol` below the reference, even if a later point comes back within it by
+# chance. "Within" includes a drop of exactly `tol`.
+# </details>
+
+# %%
+# Exercise 01.3: where free pruning ends
+def largest_within(sparsities: list[float], accuracies: list[float], reference: float, tol: float) -> float:
+    """Largest s with accuracy >= reference - tol at every point up to s; 0.0 if none."""
+    ### BEGIN SOLUTION
+    best = 0.0
+    for s, a in zip(sparsities, accuracies):
+        if a < reference - tol - 1e-12:
+            break
+        best = s
+    return best
+    ### END SOLUTION
+
+# %%
+from course.checks import check_largest_sparsity_within
+check_largest_sparsity_within(largest_within)
+
+# %% [markdown]
+# ## References
+#
+# - Y. LeCun, J. S. Denker, S. A. Solla. *Optimal Brain Damage.* Advances in Neural Information Processing Systems
+#   2 (NIPS 1989), 1990.
+# - S. Han, J. Pool, J. Tran, W. J. Dally. *Learning both weights and connections for efficient neural networks.*
+#   NeurIPS, 2015.
+# - J. Frankle, M. Carbin. *The lottery ticket hypothesis: finding sparse, trainable neural networks.* ICLR, 2019.
+# - D. Blalock, J. J. Gonzalez Ortiz, J. Frankle, J. Guttag. *What is the state of neural network pruning?*
+#   MLSys, 2020.
+# - H. Xiao, K. Rasul, R. Vollgraf. *Fashion-MNIST: a novel image dataset for benchmarking machine learning
+#   algorithms.* arXiv:1708.07747, 2017.

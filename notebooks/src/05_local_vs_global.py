@@ -1,0 +1,410 @@
+# %% [markdown]
+# # 05 · Local vs global scope, and layer collapse
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/pruning-course/pruning-course/blob/main/notebooks/05_local_vs_global.ipynb) [![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/pruning-course/pruning-course/HEAD?labpath=notebooks%2F05_local_vs_global.ipynb)
+#
+# A criterion scores weights; a **scope** decides which scores are compared. With the **local** scope every layer
+# loses the same fraction of its weights. With the **global** scope all weights are ranked together under one
+# threshold, so each layer ends up with its own sparsity. Global pruning usually keeps more accuracy, but at extreme
+# sparsity it can remove a whole layer, and then the network is dead: **layer collapse**. This notebook measures both
+# effects on LeNet-300-100, finds the sparsity where collapse happens, and tests three guards against it.
+#
+# **What you will learn**
+# - how local and global scopes split the same budget between layers, and why global wins at moderate sparsity;
+# - what layer collapse is (Tanaka et al. 2020), how to detect it, and the exact sparsity where it strikes here;
+# - three guards: a minimum density per layer, excluding layers, and per-layer sparsities chosen from a
+#   sensitivity scan; and how they compare through the collapse region.
+
+# %%
+import itertools, numpy as np, torch, matplotlib.pyplot as plt
+from tqdm.auto import tqdm
+from course import detect_layer_collapse, evaluate, fast, held_out_batch, layer_sparsity, make_loaders, prune_unstructured, setup, train_or_load
+from course.sensitivity import allocate_sparsity, prune_per_layer
+setup(seed=0, threads=1)  # LeNet-sized layers: one thread is as fast, and steadier on a shared CPU
+
+# %% [markdown]
+# The data is MNIST (its `.info` says which copy this machine has); the model is the trained LeNet-300-100 baseline.
+
+# %%
+train_loader, test_loader = make_loaders("mnist", batch_size=128)
+print(test_loader.dataset.info)
+print(f"train images: {len(train_loader.dataset):,}, test images: {len(test_loader.dataset):,}")
+dense, info = train_or_load("lenet300", "mnist")
+base_acc = evaluate(dense, test_loader)
+print(f"LeNet-300-100 ({info['source']} checkpoint): test accuracy {base_acc:.2%}")
+
+# %% [markdown]
+# ## 1 · One sparsity per layer, or one threshold for all
+#
+# Both scopes below remove 90% of all weights by magnitude |w|. Local removes round(0.9 · n) weights from each layer;
+# global finds the one threshold t such that 90% of all |w| are ≤ t, and removes those, wherever they are.
+
+# %%
+S = 0.9
+scoped = {"local": prune_unstructured(dense, S, scope="local"), "global": prune_unstructured(dense, S, scope="global")}
+tables = {scope: layer_sparsity(model) for scope, model in scoped.items()}
+acc_at_s = {scope: evaluate(model, test_loader) for scope, model in scoped.items()}
+layers = tables["local"].names
+sizes = {r.name: r.weights for r in tables["local"]}
+mean_abs = {name: float(m.weight.abs().mean()) for name, m in dense.named_children() if name in layers}
+print(tables["global"])
+for name in layers:
+    print(f"{name}: {sizes[name]:>7,} weights ({sizes[name] / sum(sizes.values()):5.1%} of all), "
+          f"mean |w| {mean_abs[name]:.4f}")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+x = np.arange(len(layers))
+for k, scope in enumerate(["local", "global"]):
+    axes[0].bar(x + (k - 0.5) * 0.38, [100 * v for v in tables[scope].sparsities], width=0.38,
+                label=f"{scope}: accuracy {acc_at_s[scope]:.1%}")
+axes[0].set(xticks=x, xticklabels=layers, ylabel="sparsity of the layer (%)", ylim=(0, 105),
+            title=f"the same overall sparsity, {S:.0%}")
+axes[0].legend(fontsize=8, loc="lower left")
+kept_per_pixel = scoped["global"].fc1.prune_mask.float().mean(0).view(28, 28)        # (784,) inputs -> 28x28
+im = axes[1].imshow(100 * kept_per_pixel, cmap="viridis")
+axes[1].set(title="global: % of fc1 weights kept, per input pixel", xticks=[], yticks=[])
+fig.colorbar(im, ax=axes[1], fraction=0.046)
+plt.tight_layout()
+
+# %% [markdown]
+# Why does global do better? Layers differ in **redundancy**. `fc1` holds most of the weights, and many of them read
+# pixels near the border of the image, which are background in almost every MNIST digit (the dark frame on the
+# right: global pruning emptied it). `fc3`, the 100 × 10 output layer, is tiny and every weight in it feeds a class
+# score directly. Local pruning takes the same fraction from both; global takes it where weights are small, and the
+# weights of a wide layer are small: a layer with fan-in n starts with weights of scale about $1/\sqrt{n}$, and
+# training keeps that ordering.
+#
+# Accuracy over a range of sparsities, for both scopes (one-shot, no fine-tuning):
+
+# %%
+from course.sweeps import sparsity_curve
+CURVE = fast([0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99], [0.5, 0.9, 0.98])
+curve = {scope: sparsity_curve(dense, CURVE, test_loader, scope=scope)[0] for scope in ["local", "global"]}
+plt.figure(figsize=(5.5, 3.2))
+for scope, values in curve.items():
+    plt.plot([100 * s for s in CURVE], 100 * values, marker="o", ms=3, label=scope)
+plt.axhline(100 * base_acc, c="k", ls=":", lw=1, label="dense")
+plt.xlabel("overall sparsity (% of weights removed)")
+plt.ylabel("test accuracy (%)")
+plt.title("magnitude pruning, one-shot")
+plt.legend(fontsize=8);
+
+# %%
+from IPython.display import Markdown
+better = [s for s, a, b in zip(CURVE, curve["global"], curve["local"]) if a > b + 0.005]
+Markdown(f"""
+At {S:.0%} overall, **global** leaves `fc3` at {tables['global']['fc3'].sparsity:.1%} sparsity and `fc2` at
+{tables['global']['fc2'].sparsity:.1%}, and takes `fc1` to {tables['global']['fc1'].sparsity:.1%}; test accuracy
+{acc_at_s['global']:.2%} against {acc_at_s['local']:.2%} for local (dense {base_acc:.2%}). The reason is in the
+weights themselves: mean |w| is {mean_abs['fc1']:.3f} in `fc1` (fan-in {dense.fc1.in_features}),
+{mean_abs['fc2']:.3f} in `fc2` and {mean_abs['fc3']:.3f} in `fc3`, and `fc1` holds
+{sizes['fc1'] / sum(sizes.values()):.0%} of all weights. Global beats local by more than half a point at
+{len(better)} of the {len(CURVE)} sparsities measured ({', '.join(f'{s:.0%}' for s in better) or 'none'}).
+""")
+
+# %% [markdown]
+# **Try it.** The local-vs-global explorer prunes a copy of the model at the slider's sparsity under both scopes and
+# measures them on 1,000 held-out images. Move it to 0.99 and beyond, and watch `fc1`'s bar under global.
+
+# %%
+from course.widgets import compare_scopes, scope_explorer
+X_held, y_held = held_out_batch("mnist", 1000)
+scope_explorer(dense, X_held, y_held, input_shape=(1, 28, 28), sparsity=S)
+
+# %% [markdown]
+# ## 2 · Layer collapse
+#
+# **Layer collapse** (Tanaka et al. 2020) is the premature pruning of an entire layer, which makes the network
+# untrainable: once every weight of a layer is gone, or once no chain of surviving weights leads from the input to
+# the output, the output no longer depends on the input. `detect_layer_collapse(model)` checks both: a layer whose
+# weights are all zero, and, for a chain of layers, whether any unit is still reachable from the input
+# (reach = units with a kept weight from a reachable unit of the layer before).
+#
+# We sweep the overall sparsity finely towards the end, for both scopes, and record the one-shot accuracy, the
+# accuracy after one epoch of fine-tuning (can the network still learn?), and the collapse report.
+
+# %%
+from course.train import train
+SWEEP = fast([0.95, 0.97, 0.98, 0.99, 0.993, 0.995, 0.996, 0.997, 0.998, 0.9983, 0.9985, 0.9988, 0.999, 0.9993,
+              0.9995], [0.95, 0.99, 0.998, 0.999, 0.9995])
+FT_EPOCHS, FT_LR = 1, 0.01
+TICKS = [0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999]                     # axis ticks for the logit plots below
+majority = float(torch.bincount(test_loader.dataset.tensors()[1]).max()) / len(test_loader.dataset)
+sweep = {scope: [] for scope in ["local", "global"]}
+for scope, s in tqdm(list(itertools.product(sweep, SWEEP)), desc="sweep"):
+    model = prune_unstructured(dense, s, scope=scope)
+    report = detect_layer_collapse(model, warn=False)
+    row = {"s": s, "kept": {r.name: r.weights - r.zeros for r in layer_sparsity(model)}, "report": report,
+           "one_shot": evaluate(model, test_loader)}
+    train_loader.generator.manual_seed(0)                                  # the same shuffle at every point
+    train(model, train_loader, epochs=FT_EPOCHS, lr=FT_LR, progress=False, seed=0)
+    row["tuned"] = evaluate(model, test_loader)
+    sweep[scope].append(row)
+first = {scope: next((r["s"] for r in rows if r["report"]), None) for scope, rows in sweep.items()}
+print(f"{'sparsity':>9} | {'global: kept fc1/fc2/fc3':>24} {'acc':>6} {'tuned':>6} | {'local: acc':>10} {'tuned':>6}")
+for g, l in zip(sweep["global"], sweep["local"]):
+    kept = "/".join(str(g["kept"][n]) for n in layers)
+    print(f"{g['s']:9.4f} | {kept:>24} {g['one_shot']:6.1%} {g['tuned']:6.1%}{' COLLAPSED' if g['report'] else ''} | "
+          f"{l['one_shot']:10.1%} {l['tuned']:6.1%}{' COLLAPSED' if l['report'] else ''}")
+print("first collapse:", {scope: s for scope, s in first.items()})
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+xs = np.array(SWEEP)
+for name in layers:
+    axes[0].plot(xs, [max(r["kept"][name], 0.5) for r in sweep["global"]], marker="o", ms=3, label=name)
+axes[0].set(xscale="logit", yscale="log", xlabel="overall sparsity", ylabel="weights kept (0 drawn at 0.5)",
+            title="global magnitude: what each layer keeps")
+for scope, ls in [("global", "-"), ("local", "--")]:
+    axes[1].plot(xs, [100 * r["one_shot"] for r in sweep[scope]], ls=ls, marker="o", ms=3, label=f"{scope}, one-shot")
+    axes[1].plot(xs, [100 * r["tuned"] for r in sweep[scope]], ls=ls, marker="s", ms=3,
+                 label=f"{scope}, after {FT_EPOCHS} epoch fine-tuning")
+axes[1].axhline(100 * majority, c="gray", lw=0.8, ls=":", label="most frequent class")
+axes[1].set(xscale="logit", xlabel="overall sparsity", ylabel="test accuracy (%)", title="accuracy through collapse")
+for ax in axes:
+    ax.set_xticks(TICKS, [f"{100 * t:g}%" for t in TICKS])
+    ax.minorticks_off()
+    if first["global"] is not None:
+        ax.axvline(first["global"], c="#c44e52", lw=1, ls="--")
+    ax.legend(fontsize=7)
+plt.tight_layout()
+
+# %% [markdown]
+# At the first collapsed sparsity, what does the network compute? A collapsed network gives every image the same
+# output, so fine-tuning cannot help: the gradient of every weight before the cut is zero.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+s_star = first["global"]
+collapsed = prune_unstructured(dense, s_star, scope="global")
+report = detect_layer_collapse(collapsed, warn=False)
+with torch.no_grad():
+    logits = collapsed(X_held)                                             # (1000, 10)
+print(report)
+print("the same output for every image:", bool((logits == logits[0]).all()))
+
+# %%
+comparison, fig = compare_scopes(dense, X_held, y_held, s_star, input_shape=(1, 28, 28))
+print(comparison.readout())
+fig
+
+# %%
+g_rows = {r["s"]: r for r in sweep["global"]}
+alive = [s for s in (0.99, 0.998) if s in g_rows]                         # two points before the collapse
+dead_local = {u.name: u.dead_outputs for u in next(r for r in sweep["local"] if r["s"] == s_star)["report"].layers}
+local_cut = first["local"]
+local_report = next(r["report"] for r in sweep["local"] if r["s"] == local_cut) if local_cut else None
+local_text = "does not collapse in this sweep" if local_cut is None else (
+    f"first collapses at {local_cut:.2%}, {'later than' if local_cut > s_star else 'no later than'} global "
+    f"({local_report})" + (f": local pruning removes round(s·n) weights of every layer, which is all {sizes['fc3']:,} "
+                           f"of `fc3` once s·{sizes['fc3']:,} rounds to {sizes['fc3']:,}"
+                           if "fc3" in local_report.collapsed else ""))
+Markdown(f"""
+**Global magnitude pruning collapses LeNet-300-100 at {s_star:.2%} sparsity**, the first point of the sweep where
+`detect_layer_collapse` fires: {report}. The run-up is gradual: one epoch of fine-tuning brings the network back to
+{' and '.join(f"{g_rows[s]['tuned']:.1%} at {s:.1%} (`fc1` keeps {g_rows[s]['kept']['fc1']} weights)" for s in alive)}.
+From {s_star:.2%} on it ends at {g_rows[s_star]['tuned']:.1%} after the same fine-tuning, against
+{majority:.1%} for always answering the most frequent class: the output ignores the input, so no training can help.
+`fc1` goes first because its weights are the smallest (mean |w| {mean_abs['fc1']:.3f} against
+{mean_abs['fc3']:.3f} in `fc3`): a single global threshold sweeps through the whole of the widest layer.
+
+Local pruning {local_text}. Before that, local pruning cuts many units off without disconnecting the chain: at
+{s_star:.2%} it leaves {dead_local['fc1']} of {dense.fc1.out_features} `fc1` units and {dead_local['fc2']} of
+{dense.fc2.out_features} `fc2` units with no input weight at all. Such units are dead ends, and with few survivors
+per layer the survivors of consecutive layers need not line up (Exercise 05.2 checks exactly that).
+""")
+
+# %% [markdown]
+# ## 3 · Guards against collapse
+#
+# Three common guards:
+# - **minimum density per layer**, `min_density=`: no layer keeps fewer than ⌈min_density · n⌉ of its n weights;
+#   under global scope the budget a capped layer cannot take goes to the others;
+# - **excluding layers**, `exclude=`: the first and last layers are often left dense. In a CNN the first
+#   convolution is tiny (LeNet-5's `conv1` is 6 filters of 5 × 5); in LeNet-300-100 the first layer holds most
+#   weights, so only the last layer, `fc3`, is excluded here;
+# - **per-layer sparsities from a sensitivity scan**: prune one layer at a time at several sparsities, measure the
+#   accuracy, then spend the overall budget where it hurts least (`course.sensitivity.allocate_sparsity`).
+#
+# The scan measures accuracy on 16 batches of training images, so that the test set stays for the final comparison.
+
+# %%
+from course.capstone import sensitivity_scan
+SCAN = fast([0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995], [0.5, 0.9, 0.99, 0.999, 0.9995])
+batches = list(itertools.islice(train_loader, 16))                        # 16 × 128 training images
+scan_data = (torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches]))
+scan = sensitivity_scan(dense, SCAN, scan_data, kind="unstructured")
+fig, ax = plt.subplots(figsize=(5.5, 3.2))
+for name in scan.layers:
+    ax.plot(SCAN, [100 * scan.accuracy[name][s] for s in SCAN], marker="o", ms=3,
+            label=f"{name} ({scan.sizes[name]:,} weights)")
+ax.axhline(100 * scan.baseline, c="k", ls=":", lw=1, label="unpruned")
+ax.set(xscale="logit", xlabel="sparsity of that one layer", ylabel="accuracy on the scan images (%)",
+       title="sensitivity: one layer pruned at a time")
+ax.set_xticks([0.5, *TICKS], [f"{100 * t:g}%" for t in [0.5, *TICKS]], fontsize=7)
+ax.minorticks_off()
+ax.legend(fontsize=7);
+
+# %% [markdown]
+# `allocate_sparsity(scan, budget)` starts with every layer dense and repeatedly raises one layer to its next scanned
+# sparsity: the step that costs the least accuracy per weight removed, until the overall budget is met (the last step
+# is cut short to meet it exactly). Then `prune_per_layer` prunes each layer by magnitude to its own sparsity.
+#
+# Now the five ways to prune, through the collapse region, one-shot and after one epoch of fine-tuning. Excluding
+# `fc3` keeps its weights dense, so the other layers must be pruned harder to reach the same overall sparsity, and
+# beyond a point they cannot.
+
+# %%
+plan = allocate_sparsity(scan, 0.99)
+print("the plan for 99% overall:", {name: f"{v:.2%}" for name, v in plan.items()})
+MIN_DENSITY = 0.0005                                  # every layer keeps at least 0.05% of its weights
+METHODS = ["local", "global", f"global, min_density={MIN_DENSITY}", "global, fc3 excluded", "sensitivity plan"]
+GUARD = fast([0.9, 0.95, 0.98, 0.99, 0.995, 0.997, 0.998, 0.999], [0.95, 0.99, 0.999])
+n_all, n_fc3 = sum(sizes.values()), sizes["fc3"]
+guard = {m: [] for m in METHODS}
+for m, s in tqdm(list(itertools.product(METHODS, GUARD)), desc="guards"):
+    if m == "local":
+        model = prune_unstructured(dense, s, scope="local")
+    elif m == "global":
+        model = prune_unstructured(dense, s, scope="global")
+    elif m.startswith("global, min_density"):
+        model = prune_unstructured(dense, s, scope="global", min_density=MIN_DENSITY)
+    elif m == "global, fc3 excluded":
+        s_rest = s * n_all / (n_all - n_fc3)          # the sparsity of fc1 + fc2 that gives s overall
+        if s_rest >= 1:
+            continue                                  # beyond reach with fc3 dense
+        model = prune_unstructured(dense, s_rest, scope="global", exclude=["fc3"])
+    else:
+        model = prune_per_layer(dense, allocate_sparsity(scan, s))
+    row = {"target": s, "s": layer_sparsity(model).overall.sparsity,
+           "collapsed": bool(detect_layer_collapse(model, warn=False)), "one_shot": evaluate(model, test_loader)}
+    train_loader.generator.manual_seed(0)
+    train(model, train_loader, epochs=FT_EPOCHS, lr=FT_LR, progress=False, seed=0)
+    row["tuned"] = evaluate(model, test_loader)
+    guard[m].append(row)
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+for ax, key, title in zip(axes, ["one_shot", "tuned"], ["one-shot", f"after {FT_EPOCHS} epoch of fine-tuning"]):
+    for m, rows in guard.items():
+        line, = ax.plot([r["s"] for r in rows], [100 * r[key] for r in rows], marker="o", ms=3, label=m)
+        bad = [r for r in rows if r["collapsed"]]
+        ax.scatter([r["s"] for r in bad], [100 * r[key] for r in bad], marker="x", s=60, c=line.get_color(), zorder=3)
+    ax.axhline(100 * base_acc, c="k", ls=":", lw=1)
+    ax.axhline(100 * majority, c="gray", ls=":", lw=0.8)
+    ax.set(xscale="logit", xlabel="overall sparsity (× = layer collapse)", title=title)
+    ax.set_xticks(TICKS, [f"{100 * t:g}%" for t in TICKS])
+    ax.minorticks_off()
+axes[0].set_ylabel("test accuracy (%)")
+axes[1].legend(fontsize=7)
+plt.tight_layout()
+
+# %%
+rows_99 = {m: next((r for r in rows if r["target"] == 0.99), None) for m, rows in guard.items()}
+best_99 = max((m for m in guard if rows_99[m]), key=lambda m: rows_99[m]["tuned"])
+coll = {m: [r["s"] for r in rows if r["collapsed"]] for m, rows in guard.items()}
+top = {m: rows[-1] for m, rows in guard.items()}                           # each method's sparsest point
+fragile = min(scan.layers, key=lambda n: scan.accuracy[n][0.9])
+Markdown(f"""
+**Which guard helps?** At 99% overall sparsity, after {FT_EPOCHS} epoch of fine-tuning:
+{'; '.join(f"{m} {rows_99[m]['tuned']:.1%}" for m in guard if rows_99[m])}. The best there is **{best_99}**.
+Collapsed points (× in the plot): {'; '.join(f"{m} at {', '.join(f'{s:.2%}' for s in v)}" for m, v in coll.items() if v) or 'none'}.
+
+- `min_density` changes nothing until a layer reaches its floor (at 99% it gives {rows_99[METHODS[2]]['tuned']:.1%},
+  plain global {rows_99['global']['tuned']:.1%}). It removes the collapse by construction, since every layer keeps
+  a few weights, but it does not make a tiny network good: at {top[METHODS[2]]['s']:.2%} it reaches {top[METHODS[2]]['tuned']:.1%} after fine-tuning, against
+  {top['global']['tuned']:.1%} for collapsed plain global.
+- Excluding `fc3` protects the layer that is most fragile on its own (in the scan, at 90% sparsity, the most
+  fragile layer is `{fragile}`), not the one that collapses (`fc1`). It cannot prevent this collapse, and with
+  {n_fc3:,} dense weights it cannot go past {1 - n_fc3 / n_all:.2%} overall.
+- The sensitivity plan uses what the scan measured. For 99% overall it prunes `fc1` to {plan['fc1']:.2%}, `fc2` to
+  {plan['fc2']:.2%} and `fc3` to {plan['fc3']:.2%}: most where one-layer pruning costs least per weight removed.
+""")
+
+# %% [markdown]
+# ## Summary
+
+# %%
+Markdown(f"""
+- **Same budget, different layers:** at {S:.0%} overall sparsity, local pruning gives each layer {S:.0%}; global
+  gives `fc1` {tables['global']['fc1'].sparsity:.1%} and `fc3` {tables['global']['fc3'].sparsity:.1%}, and reaches
+  {acc_at_s['global']:.2%} test accuracy against {acc_at_s['local']:.2%} for local (dense {base_acc:.2%}). Wide
+  layers are redundant and have small weights; global pruning takes from them.
+- **Layer collapse:** global magnitude pruning of LeNet-300-100 removes every weight of `fc1` at
+  {s_star:.2%} sparsity (first point of a sweep from {SWEEP[0]:.0%}); the network then outputs the same logits for
+  every image and stays at {g_rows[s_star]['tuned']:.1%} after fine-tuning (the most frequent class is
+  {majority:.1%} of the test set), while at {alive[-1]:.1%} one epoch of fine-tuning still reaches
+  {g_rows[alive[-1]]['tuned']:.1%}.
+  Local pruning {'first collapses at ' + format(local_cut, '.2%') if local_cut else 'did not collapse in the sweep'}.
+- **Guards:** at 99% overall, after fine-tuning, the best of the five methods is {best_99}
+  ({rows_99[best_99]['tuned']:.1%}). `min_density` prevents collapse by construction; excluding a layer protects only
+  that layer. A sensitivity scan turns measurements into per-layer sparsities; LAMP (Lee et al. 2021) and SynFlow
+  (Tanaka et al. 2020) are principled ways to rescale scores across layers, and gradual pruning with fine-tuning
+  (Zhu & Gupta 2017, notebook 06) lets the network adapt on the way.
+""")
+
+# %% [markdown]
+# ## Exercises
+#
+# **Exercise 05.1: the global threshold.** Write `global_threshold(weights, sparsity)`: given a dict
+# `{layer name: weight tensor}` and a sparsity, return the magnitude t such that pruning every weight with |w| ≤ t,
+# in all layers together, removes that fraction of all the weights.
+#
+# <details><summary>Hint</summary>
+#
+# Concatenate the magnitudes of every layer into one flat tensor (`torch.cat([w.abs().flatten() for w in ...])`), then
+# take its k-th smallest value with k = round(sparsity · N): `kthvalue(k)` (1-based), or `torch.quantile`.
+# </details>
+
+# %%
+# Exercise 05.1: the global threshold
+def global_threshold(weights, sparsity):
+    ### BEGIN SOLUTION
+    scores = torch.cat([w.abs().flatten() for w in weights.values()])
+    return scores.kthvalue(round(sparsity * scores.numel())).values.item()
+    ### END SOLUTION
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from course.checks import check_chain_connected, check_global_threshold
+check_global_threshold(global_threshold)
+
+# %% [markdown]
+# **Exercise 05.2: is the chain still connected?** Write `chain_connected(masks)`: `masks` is a list of bool masks of
+# consecutive Linear layers, each shaped like its weight, (out, in), True = kept. Return True when at least one input
+# still reaches at least one output through kept weights, False otherwise. Every layer keeping some weights is not
+# enough: the survivors of consecutive layers must line up.
+#
+# <details><summary>Hint</summary>
+#
+# Track which units are reachable. Every input is reachable at the start: `reach = torch.ones(masks[0].shape[1],
+# dtype=torch.bool)`. An output unit i of a layer is reachable when `mask[i, j]` is True for some reachable j:
+# `reach = (mask & reach[None, :]).any(1)`. After the last layer, return whether any unit is reachable.
+# </details>
+
+# %%
+# Exercise 05.2: is the chain still connected?
+def chain_connected(masks):
+    ### BEGIN SOLUTION
+    reach = torch.ones(masks[0].shape[1], dtype=torch.bool)
+    for mask in masks:
+        reach = (mask & reach[None, :]).any(1)
+    return bool(reach.any())
+    ### END SOLUTION
+
+# %%
+# NBVAL_CHECK_OUTPUT
+check_chain_connected(chain_connected)
+
+# %% [markdown]
+# ## References
+#
+# - Y. LeCun, J. S. Denker, S. A. Solla. *Optimal Brain Damage.* NeurIPS 1990.
+# - S. Han, J. Pool, J. Tran, W. J. Dally. *Learning both Weights and Connections for Efficient Neural Networks.* NeurIPS 2015.
+# - M. Zhu, S. Gupta. *To prune, or not to prune: exploring the efficacy of pruning for model compression.* arXiv:1710.01878, 2017.
+# - N. Lee, T. Ajanthan, P. H. S. Torr. *SNIP: Single-shot Network Pruning based on Connection Sensitivity.* ICLR 2019.
+# - H. Tanaka, D. Kunin, D. L. K. Yamins, S. Ganguli. *Pruning neural networks without any data by iteratively conserving synaptic flow* (SynFlow, layer collapse). NeurIPS 2020.
+# - D. Blalock, J. J. Gonzalez Ortiz, J. Frankle, J. Guttag. *What is the State of Neural Network Pruning?* MLSys 2020.
+# - J. Lee, S. Park, S. Mo, S. Ahn, J. Shin. *Layer-adaptive Sparsity for the Magnitude-based Pruning* (LAMP). ICLR 2021.
+# - Y. LeCun, L. Bottou, Y. Bengio, P. Haffner. *Gradient-based learning applied to document recognition.* Proc. IEEE 1998 (LeNet-300-100, MNIST).

@@ -1,0 +1,456 @@
+# %% [markdown]
+# # 08 · Capstone: CIFAR-10 end to end
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/pruning-course/pruning-course/blob/main/notebooks/08_capstone_cifar10.ipynb) [![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/pruning-course/pruning-course/HEAD?labpath=notebooks%2F08_capstone_cifar10.ipynb)
+#
+# This notebook runs the whole pruning recipe on one model, the way you would on a real project. It starts from
+# a dense baseline and scans how sensitive each layer is. Then it prunes whole filters for speed and single
+# weights for size, and fine-tunes. A before/after report card and an exported file you could ship close it.
+# The model is the course's VGG-style CNN: six 3×3 convolutions with BatchNorm in three blocks, then two Linear
+# layers (after Simonyan & Zisserman 2015). It is built for CIFAR-10 (Krizhevsky 2009). CIFAR-10 has to be
+# downloaded. Where that is impossible, the notebook says so in a banner and runs the same recipe on the best
+# real dataset on the machine. It never uses made-up data.
+#
+# **What you will learn**
+# - to run the full recipe: baseline → sensitivity scan → prune → fine-tune → report card → export;
+# - to read a per-layer sensitivity scan and turn it into pruning ratios that protect the fragile layers
+#   (Li et al. 2017);
+# - to stack structured pruning (a smaller dense model: fewer FLOPs, real speed) and unstructured pruning (fewer
+#   stored weights: a smaller file), as Deep Compression stacks its stages (Han et al. 2016);
+# - to report the result honestly against the dense reference: accuracy, bytes, FLOPs and latency, measured on
+#   this machine (Blalock et al. 2020);
+# - to measure what a training run will cost before you start it.
+
+# %%
+import copy
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from IPython.display import Markdown
+
+from course import (allocate_sparsity, build_model, choose_dataset, count_flops, evaluate, fast, layer_sparsity,
+                    load_pruned, make_loaders, prune_per_layer, prune_structured, report, save_pruned,
+                    sensitivity_scan, setup, size_bytes, train, train_or_load)
+from course.checkpoints import RECIPES
+
+env = setup(seed=0)    # VGG-sized convolutions use the cores; COURSE_THREADS=1 pins one thread for a whole room
+env
+
+# %% [markdown]
+# ## 1 · The data
+#
+# `choose_dataset("cifar10")` looks for CIFAR-10 in the course's usual order. First a copy on disk (what `make data`
+# saved), then a checksum-verified download of the official archive. If neither works, it falls back to the best
+# real dataset on disk (a full copy before a subset) and says why in the banner below.
+
+# %%
+choice = choose_dataset("cifar10")      # CIFAR-10 if on disk or downloadable, else the best real dataset on disk
+choice
+
+# %%
+DATASET = choice.name
+BATCH = RECIPES["vgg"]["batch_size"]
+train_loader, test_loader = make_loaders(DATASET, batch_size=BATCH)
+print(train_loader.dataset.info, test_loader.dataset.info, sep="\n")
+print(f"\nthis run: {len(train_loader.dataset):,} training and {len(test_loader.dataset):,} test images of shape "
+      f"{tuple(train_loader.dataset[0][0].shape)}")
+
+# %% [markdown]
+# ## 2 · The dense baseline
+#
+# ### What would CIFAR-10 cost on this machine?
+#
+# Measure before you train. How long a training step takes depends on the shapes of its tensors, not on the pixel
+# values. Here that is a batch of 128 images of 3×32×32 through VGGSmall. So we time real training steps of a
+# fresh VGGSmall built for CIFAR-10's shape, with the course's own `train` (forward, backward, SGD step). On
+# CIFAR-10 the batches are CIFAR-10 images. On a fallback they are that dataset's real images, zero-padded from
+# 28×28 to 32×32 and repeated over three channels. Epochs × steps per epoch × seconds per step gives the time the
+# baseline recipe would need.
+
+# %%
+STEPS = fast(100, 2)
+probe_batches = []
+for x, y in train_loader:                                   # x: (B, C, H, W)
+    if x.shape[1:] != (3, 32, 32):                          # Fashion-MNIST / MNIST: (B, 1, 28, 28) -> (B, 3, 32, 32)
+        x = F.pad(x, (2, 2, 2, 2)).repeat(1, 3, 1, 1)
+    probe_batches.append((x, y))
+    if len(probe_batches) == STEPS:
+        break
+recipe = RECIPES["vgg"]
+probe = build_model("vgg", (3, 32, 32))
+step_s = train(probe, probe_batches, epochs=1, lr=recipe["lr"], momentum=recipe["momentum"], progress=False).seconds / STEPS
+load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")   # runnable processes, 1-min average
+cifar_steps = math.ceil(50_000 / BATCH)                     # CIFAR-10 has 50,000 training images
+epoch_s = cifar_steps * step_s
+print(f"measured: {STEPS} training steps, batch {BATCH} × 3×32×32, on {env['device']} with {env['threads']} thread(s): "
+      f"{step_s:.3f} s per step")
+print(f"CPU load average meanwhile: {load:.1f} on {os.cpu_count()} cores")
+print(f"one CIFAR-10 epoch = {cifar_steps} steps ≈ {epoch_s / 60:.1f} min; the recipe's {recipe['epochs']} epochs "
+      f"≈ {recipe['epochs'] * epoch_s / 60:.0f} min on this machine")
+
+# %%
+Markdown(f"So a learner **with** CIFAR-10 and **no GPU** should expect the dense baseline to take about "
+         f"**{recipe['epochs'] * epoch_s / 60:.0f} minutes** on a machine like this one ({env['threads']} thread(s), "
+         f"measured over {STEPS} steps"
+         f"{'; other programs were using the CPU meanwhile, so take it as an upper bound' if load > os.cpu_count() else ''}"
+         f"). It happens once: `train_or_load` saves the checkpoint in "
+         f"`data/checkpoints/local/` and loads it in seconds afterwards. While it trains, the progress bar shows the "
+         f"epoch, the loss and an ETA. With a GPU, `train` uses it by itself (`course.device()` is "
+         f"`{env['device']}` here).")
+
+# %% [markdown]
+# ### Train or load
+#
+# `train_or_load` loads the verified checkpoint that matches the model, the dataset copy and the recipe. If there
+# is none, it trains one with that recipe (here: SGD with momentum, a cosine learning-rate schedule, the epochs
+# above) and saves it.
+
+# %%
+dense, info = train_or_load("vgg", DATASET)
+dense_acc = evaluate(dense, test_loader)
+print(f"VGGSmall on {info['dataset']} ({info['variant']}): {info['source']} checkpoint {info['file']}")
+print(f"trained {info['epochs']} epochs in {info['train_seconds'] / 60:.1f} min on {info['device']} "
+      f"({info['threads']} threads) when it was made; recipe {info['recipe']}")
+print(f"test accuracy: {dense_acc:.2%} on {len(test_loader.dataset):,} test images")
+
+# %% [markdown]
+# Where does the work happen? `count_flops` counts the FLOPs of one forward pass, layer by layer, with
+# `torch.utils.flop_counter`.
+
+# %%
+dense_flops = count_flops(dense)
+dense_flops
+
+# %% [markdown]
+# ## 3 · A sensitivity scan
+#
+# Layers differ in how much pruning they can take. A **sensitivity scan** prunes *one* layer at a time, leaves
+# the others alone and measures the accuracy, with no fine-tuning (Li et al. 2017 did this for VGG-16 on CIFAR-10).
+# Here the pruning is **structured**: remove a fraction (the *ratio*) of a layer's filters or neurons, those with the
+# smallest L1 norm. (§4 scans again, weight by weight, for the unstructured step.)
+#
+# The scan measures accuracy on a **calibration batch of training images**. The test set stays untouched until
+# the report card, so no choice below is tuned on it.
+
+# %%
+N_CAL = fast(1000, 200)
+cal_loader, _ = make_loaders(DATASET, batch_size=N_CAL, train_size=N_CAL, seed=1)
+x_cal, y_cal = next(iter(cal_loader))                       # (N_CAL, C, H, W), stratified over the classes
+RATIOS = fast([0.25, 0.5, 0.75], [0.5, 0.75])
+struct_scan = sensitivity_scan(dense, RATIOS, (x_cal, y_cal), kind="structured")
+struct_scan
+
+# %%
+fig, ax = plt.subplots(figsize=(6.5, 3.6))
+struct_scan.plot(ax)
+ax.set_title(f"VGGSmall, {choice.title}: {N_CAL:,} calibration images", fontsize=10)
+plt.show()
+
+# %%
+half = 0.5
+by_drop = sorted(struct_scan.layers, key=lambda layer: struct_scan.drop(layer, half))
+worst, best = by_drop[-1], by_drop[0]
+top3 = sorted(dense_flops.layers, key=lambda n: dense_flops.layers[n]["dense"], reverse=True)[:3]
+Markdown(f"Removing half of the filters of **{worst}** costs {struct_scan.drop(worst, half):.1%} of calibration "
+         f"accuracy on its own; for **{best}** it costs {struct_scan.drop(best, half):.1%}. Keep in mind where the "
+         f"FLOPs are: {', '.join(top3)} hold "
+         f"{sum(dense_flops.layers[n]['dense'] for n in top3) / dense_flops.dense:.0%} of them. Removing a layer's "
+         f"filters also thins the input of the layer after it, so a cut saves FLOPs in two layers.")
+
+# %% [markdown]
+# ## 4 · Structured pruning for speed, then fine-tune
+#
+# One ratio for every layer, except the layers the scan calls most sensitive, which are kept whole. Read the scan
+# by its *ranking*, not by its absolute drops: without any fine-tuning, removing half of the filters of almost any
+# convolution costs many points, and fine-tuning wins most of them back. What the scan does tell us is which
+# layers are fragile compared with the others. `prune_structured` removes the filters with the smallest L1 norm
+# and returns a **physically smaller dense model**: thinner convolutions, thinner BatchNorms, a narrower `fc1`.
+# (Exercise 08.1 writes a finer rule: a ratio per layer.)
+
+# %%
+RATIO, N_PROTECT = 0.5, 2                                   # remove half of the units; keep the 2 most fragile layers
+protected = sorted(struct_scan.layers, key=lambda layer: struct_scan.drop(layer, RATIO))[-N_PROTECT:]
+slim = prune_structured(dense, RATIO, exclude=protected)   # criterion "l1", every other layer loses RATIO
+print("protected (kept whole):", ", ".join(protected))
+for (name, d), (_, s) in zip(dense.named_children(), slim.named_children()):
+    if isinstance(d, (torch.nn.Conv2d, torch.nn.Linear)):
+        print(f"  {name:5s} {tuple(d.weight.shape)!s:18s} -> {tuple(s.weight.shape)}")
+print(f"FLOPs per image: {count_flops(dense).dense:,} -> {count_flops(slim).dense:,} "
+      f"({count_flops(dense).dense / count_flops(slim).dense:.2f}× fewer)")
+
+# %% [markdown]
+# Removing half of a layer's filters in one shot breaks the network; a little training repairs it. Pruning in
+# stages, with a fine-tune after each, is the Deep Compression recipe (Han et al. 2016). It matters here for a second
+# reason: the unstructured scan in §5 needs a model that works, or every layer looks equally broken. We fine-tune a
+# copy, so `slim` (one-shot) stays available. Two epochs over the training set keep this notebook within its time
+# budget on a 2-core CPU; raise `FT_EPOCHS` if you can spare the time.
+
+# %%
+FT_IMAGES, FT_EPOCHS, FT_LR = fast(None, 512), 2, 0.01      # None = the whole training set
+n_ft = len(train_loader.dataset) if FT_IMAGES is None else min(FT_IMAGES, len(train_loader.dataset))
+ft_loader = make_loaders(DATASET, batch_size=BATCH, train_size=n_ft)[0]
+print(f"fine-tuning: {FT_EPOCHS} epoch(s) over {len(ft_loader.dataset):,} training images, SGD lr {FT_LR}, cosine")
+slim_ft = copy.deepcopy(slim)
+history1 = train(slim_ft, ft_loader, epochs=FT_EPOCHS, lr=FT_LR, momentum=0.9, weight_decay=5e-4,
+                 schedule="cosine", seed=0)
+acc_slim, acc_slim_ft = evaluate(slim, test_loader), evaluate(slim_ft, test_loader)
+print(history1)
+print(f"test accuracy: dense {dense_acc:.2%}; structured, one-shot {acc_slim:.2%}; after fine-tuning {acc_slim_ft:.2%}")
+
+# %% [markdown]
+# ## 5 · Unstructured pruning for size, then fine-tune again
+#
+# The slim model is still dense inside. Now we zero most of its remaining weights. Which layers can take how many
+# zeros? We scan the fine-tuned slim model, this time zeroing a fraction (the *sparsity*) of one layer's weights at
+# a time, those with the smallest |w|. Then `allocate_sparsity` (from notebook 05) spends an overall budget of zeros
+# where the scan says they cost the least accuracy per weight removed. `prune_per_layer` applies the plan, by
+# magnitude within each layer. This buys bytes, not speed: the dense kernels still multiply the zeros.
+
+# %%
+SPARSITY = 0.8                                              # overall budget: 80% of the slim model's weights
+SPARSITIES = fast([0.5, 0.8, 0.9, 0.95], [0.5, 0.95])
+unstruct_scan = sensitivity_scan(slim_ft, SPARSITIES, (x_cal, y_cal), kind="unstructured")
+plan = allocate_sparsity(unstruct_scan, SPARSITY)          # {layer: sparsity}, overall = SPARSITY
+slim_sparse = prune_per_layer(slim_ft, plan)
+unstruct_scan
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+unstruct_scan.plot(axes[0])
+layer_sparsity(slim_sparse).plot(axes[1])
+axes[1].set_title(f"the plan: {SPARSITY:.0%} of the weights overall", fontsize=10)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Fine-tune once more. `train` keeps the pruned weights at exactly zero: it masks the gradients and re-applies the
+# masks after every optimizer step.
+
+# %%
+final = copy.deepcopy(slim_sparse)
+history2 = train(final, ft_loader, epochs=FT_EPOCHS, lr=FT_LR, momentum=0.9, weight_decay=5e-4,
+                 schedule="cosine", seed=0)
+final.eval()
+acc_sparse, acc_final = evaluate(slim_sparse, test_loader), evaluate(final, test_loader)
+print(history2)
+print(f"test accuracy: structured + unstructured, one-shot {acc_sparse:.2%}; after fine-tuning {acc_final:.2%}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+before, after = layer_sparsity(slim_sparse), layer_sparsity(final)
+print("every pruned weight is still exactly zero:",
+      all(torch.equal(a.weight == 0, b.weight == 0) for a, b in zip(slim_sparse.modules(), final.modules())
+          if isinstance(a, (torch.nn.Conv2d, torch.nn.Linear))))
+print("same sparsity before and after fine-tuning:", before.overall.zeros == after.overall.zeros)
+
+# %% [markdown]
+# ## 6 · The report card
+#
+# `report` measures every model the same way, with the dense model as the reference; each pruned model is shown
+# after its fine-tune. Accuracy is measured on the test set, params and nonzero weights are counted. "stored (gzip)"
+# is the smallest **lossless** file (dense, CSR or bitmask + fp32 values, gzip'd). FLOPs are counted with
+# `torch.utils.flop_counter` ("eff." = FLOPs on nonzero weights). Latency is the median of `torch.utils.benchmark`
+# runs; `rounds=5` times fresh copies of the three models in turn, five times over, and keeps each model's fastest
+# round, so that background load and memory placement do not decide the comparison. First at batch 1 (one request
+# at a time):
+
+# %%
+models = {"dense": dense, "structured": slim_ft, "structured + unstructured": final}
+card1 = report(models, reference="dense", loader=test_loader, batch_size=1, min_run_time=fast(0.5, 0.05),
+               rounds=fast(5, 1))
+card1
+
+# %% [markdown]
+# and at batch 256 (throughput; accuracy, sizes and FLOP ratios are the same as above):
+
+# %%
+card256 = report(models, reference="dense", batch_size=256, min_run_time=fast(0.5, 0.05), rounds=fast(5, 1))
+card256
+
+# %%
+rows1, rows256 = card1.rows_by_name, card256.rows_by_name
+names = list(models)
+fig, axes = plt.subplots(1, 4, figsize=(12, 3))
+for ax, (title, values) in zip(axes, [
+        ("stored size ×", [rows1[n]["size ×"] for n in names]),
+        ("effective FLOPs ×", [rows1[n]["FLOPs ×"] for n in names]),
+        ("speedup × (batch 1)", [rows1[n]["speedup ×"] for n in names]),
+        ("speedup × (batch 256)", [rows256[n]["speedup ×"] for n in names])]):
+    ax.bar(range(len(names)), values, color=["0.6", "C0", "C1"])
+    ax.axhline(1, color="k", lw=0.8)
+    ax.set_xticks(range(len(names)), ["dense", "struct.", "struct.\n+ unstr."], fontsize=8)
+    ax.set_title(title, fontsize=9)
+axes[0].set_ylabel("× better than dense")
+fig.suptitle("Against the dense model (higher is better; latency on this machine)", fontsize=10)
+fig.tight_layout()
+plt.show()
+
+# %%
+d, s, f = (rows1[n] for n in names)
+s256, f256 = rows256["structured"], rows256["structured + unstructured"]
+short_of_flops = max(s["speedup ×"], s256["speedup ×"]) < s["FLOPs ×"]
+Markdown(f"How to read it, on this machine. The **structured** cut needs {s['FLOPs ×']:.1f}× fewer FLOPs and "
+         f"runs {s['speedup ×']:.2f}× as fast at batch 1 and {s256['speedup ×']:.2f}× as fast at batch 256"
+         f"{', less than its FLOP ratio (Exercise 08.2 asks why)' if short_of_flops else ''}. It is also "
+         f"{s['size ×']:.1f}× smaller, because every removed filter takes its weights, its BatchNorm entries and the "
+         f"next layer's inputs with it. **Unstructured** pruning on top shrinks the stored file to "
+         f"{f['stored (gzip)'] / 1000:.1f} KB ({f['size ×']:.1f}× smaller than dense, stored as `{f['stored form']}`) "
+         f"and counts {f['FLOPs ×']:.1f}× fewer effective FLOPs than dense. Its latency, though, is "
+         f"{f['latency ms']:.3f} ms at batch 1 and {f256['latency ms']:.1f} ms at batch 256, against "
+         f"{s['latency ms']:.3f} ms and {s256['latency ms']:.1f} ms for the slim model without the zeros: the dense "
+         f"kernels multiply the zeros all the same. Accuracy: dense {d['accuracy']:.2%}, structured "
+         f"{s['accuracy']:.2%}, structured + unstructured {f['accuracy']:.2%}, each after its fine-tune.")
+
+# %% [markdown]
+# ## 7 · Export and reload
+#
+# The pruned model has to leave the notebook as a small file that loads back to the *same* model. `save_pruned`
+# writes the storage form the report card found smallest (atomically). `load_pruned` rebuilds the model into a
+# template of the same (slim) architecture and re-attaches the masks. The template's weights are re-initialised
+# first, so everything has to come from the file.
+
+# %%
+fmt = rows1["structured + unstructured"]["stored form"]            # the smallest lossless form for this model
+path = save_pruned(final, Path(tempfile.mkdtemp()) / f"vgg_{DATASET}_pruned.pt", fmt)
+template = copy.deepcopy(final)
+for m in template.modules():                                 # fresh random weights: the file must carry everything
+    if hasattr(m, "reset_parameters"):
+        m.reset_parameters()
+reloaded = load_pruned(path, template)
+acc_final, acc_reloaded = evaluate(final, test_loader), evaluate(reloaded, test_loader)
+print(f"{path.name}: {path.stat().st_size:,} bytes as {fmt!r} "
+      f"(dense torch.save of the original: {size_bytes(dense):,} bytes)")
+print(f"accuracy: fine-tuned {acc_final:.2%}, reloaded {acc_reloaded:.2%}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+x_test, _ = next(iter(test_loader))
+final.eval(), reloaded.eval()
+with torch.no_grad():
+    same_logits = torch.equal(final(x_test), reloaded(x_test))
+print("same accuracy after reload:", acc_reloaded == acc_final)
+print("same logits after reload:", same_logits)
+print("masks re-attached:", all(hasattr(m, "prune_mask") == hasattr(n, "prune_mask")
+                                for m, n in zip(final.modules(), reloaded.modules())))
+
+# %% [markdown]
+# ## Summary
+
+# %%
+Markdown(f"""- **Data.** {choice.title}{' (CIFAR-10 was not available here: see the banner)' if choice.fallback else ''}.
+  On this machine, training the dense VGGSmall on CIFAR-10 without a GPU would take about
+  {recipe['epochs'] * epoch_s / 60:.0f} min ({step_s:.2f} s per step of 128 images, measured).
+- **Baseline.** Dense VGGSmall: {dense_acc:.2%} test accuracy, {d['params']:,} parameters,
+  {dense_flops.dense / 1e6:.1f} MFLOPs per image.
+- **Scan.** Removing half of its filters costs **{worst}** {struct_scan.drop(worst, half):.1%} of calibration
+  accuracy and **{best}** {struct_scan.drop(best, half):.1%}. Kept whole as the {N_PROTECT} most fragile at a
+  {RATIO:.0%} ratio: {', '.join(protected)}; the others lost {RATIO:.0%} of their units.
+- **Result.** Structured {RATIO:.0%} and {FT_EPOCHS} epoch(s) of fine-tuning: {s['accuracy']:.2%}
+  ({100 * (s['accuracy'] - d['accuracy']):+.2f} points vs dense), {s['FLOPs ×']:.1f}× fewer FLOPs. Then unstructured
+  {SPARSITY:.0%} (allocated per layer from the scan) and {FT_EPOCHS} more epoch(s):
+  {f['accuracy']:.2%} accuracy ({100 * (f['accuracy'] - d['accuracy']):+.2f} points vs dense), {f['nonzero']:,} nonzero
+  weights, a {f['stored (gzip)'] / 1000:.1f} KB file ({f['size ×']:.1f}× smaller), {f['FLOPs ×']:.1f}× fewer effective
+  FLOPs, {f['speedup ×']:.2f}× as fast as dense at batch 1 and {f256['speedup ×']:.2f}× at batch 256 on this machine.
+- **Lessons.** Only the structured cut can change the latency, because it is the only step that changes the
+  shapes the kernels see: {s['speedup ×']:.2f}× as fast at batch 1, {s256['speedup ×']:.2f}× at batch 256. The
+  unstructured zeros bought bytes ({f['stored (gzip)'] / 1000:.1f} KB instead of {s['stored (gzip)'] / 1000:.1f} KB)
+  but not time ({f['latency ms']:.3f} ms vs {s['latency ms']:.3f} ms at batch 1: the same kernels on the same
+  shapes, so any gap is measurement noise). {'The measured speedups stay below the FLOP ratio: only part of the time shrinks with FLOPs (Exercise 08.2).' if short_of_flops else 'Here the measured speedup reached the FLOP ratio.'} Prune in stages and fine-tune after each: the one-shot
+  accuracies were {acc_slim:.2%} and {acc_sparse:.2%}.
+- **Export.** Saved as `{fmt}` and reloaded into a freshly initialised template: same logits, same accuracy.""")
+
+# %% [markdown]
+# ## Exercises
+#
+# **Exercise 08.1: per-layer ratios from a sensitivity scan.** §4 used one ratio and protected the fragile
+# layers. The finer rule gives each layer its own ratio. Write `pick_ratios(scan, baseline, tolerance)`. `scan`
+# maps each layer to `{ratio: accuracy}`, like `struct_scan.accuracy`. Return `{layer: ratio}`, where each ratio is
+# the largest one such that **every** scanned ratio up to it keeps baseline − accuracy ≤ tolerance. A layer that
+# fails already at its smallest ratio gets 0.0. Accuracies and the tolerance are fractions; the ratios of a layer may
+# come in any order. Do not change `scan`.
+#
+# <details><summary>Hint</summary>
+#
+# It is Exercise 01.3's rule, once per layer. Loop over `sorted(accs)` for each layer. Remember the last ratio
+# whose drop is within the tolerance, and `break` at the first one that is not. A scan measured on a small
+# calibration batch is noisy, so a larger ratio that "passes" after a failure is luck, not a free lunch.
+# </details>
+
+# %%
+# Exercise 08.1: per-layer ratios from a sensitivity scan
+def pick_ratios(scan: dict[str, dict[float, float]], baseline: float, tolerance: float) -> dict[str, float]:
+    """{layer: largest r with baseline - accuracy <= tolerance at every scanned ratio <= r}, 0.0 if none."""
+    ### BEGIN SOLUTION
+    out = {}
+    for layer, accs in scan.items():
+        best = 0.0
+        for r in sorted(accs):
+            if baseline - accs[r] > tolerance:
+                break
+            best = r
+        out[layer] = best
+    return out
+    ### END SOLUTION
+
+# %%
+from course.checks import check_pick_ratios
+check_pick_ratios(pick_ratios)
+
+# %% [markdown]
+# Once it passes, try `pick_ratios(struct_scan.accuracy, struct_scan.baseline, 0.3)` on this notebook's scan. The
+# library can apply per-layer ratios too: `course.pruning.structured_masks` one layer at a time, then
+# `course.pruning.surgery.remove_units`.
+
+# %% [markdown]
+# **Exercise 08.2: the speedup bound.** The report card's FLOP ratio is not the speedup you measure. Only part of
+# the run time shrinks with the FLOPs of the convolutions and Linear layers; BatchNorm, ReLU, pooling, memory
+# traffic and Python overhead do not. **Amdahl's law** gives the bound: if a fraction p of the time shrinks k-fold
+# and the rest does not shrink at all, the speedup is 1 / ((1 − p) + p / k). Write
+# `speedup_bound(flop_ratio, fraction)` that returns it. The cell below recalls this notebook's measurements.
+
+# %%
+s1, k1 = rows1["structured"]["speedup ×"], rows1["structured"]["FLOPs ×"]
+Markdown(f"On this machine the structured model needs {k1:.2f}× fewer FLOPs than the dense one and runs "
+         f"{s1:.2f}× as fast at batch 1 and {rows256['structured']['speedup ×']:.2f}× as fast at batch 256.")
+
+# %% [markdown]
+# <details><summary>Hint</summary>
+#
+# Work in time, not in speed. The dense run takes 1. After pruning, the part that shrinks takes p / k and the rest
+# still takes 1 − p. The speedup is the old time over the new one.
+# </details>
+
+# %%
+# Exercise 08.2: the speedup bound
+def speedup_bound(flop_ratio: float, fraction: float) -> float:
+    """Amdahl: 1 / ((1 - fraction) + fraction / flop_ratio)."""
+    ### BEGIN SOLUTION
+    return 1.0 / ((1.0 - fraction) + fraction / flop_ratio)
+    ### END SOLUTION
+
+# %%
+from course.checks import check_speedup_bound
+check_speedup_bound(speedup_bound)
+
+# %% [markdown]
+# ## References
+#
+# - A. Krizhevsky. *Learning multiple layers of features from tiny images.* Technical report, University of
+#   Toronto, 2009.
+# - K. Simonyan, A. Zisserman. *Very deep convolutional networks for large-scale image recognition.* ICLR, 2015.
+# - H. Li, A. Kadav, I. Durdanovic, H. Samet, H. P. Graf. *Pruning filters for efficient ConvNets.* ICLR, 2017.
+# - S. Han, H. Mao, W. J. Dally. *Deep compression: compressing deep neural networks with pruning, trained
+#   quantization and Huffman coding.* ICLR, 2016.
+# - D. Blalock, J. J. Gonzalez Ortiz, J. Frankle, J. Guttag. *What is the state of neural network pruning?*
+#   MLSys, 2020.
+# - T. Hoefler, D. Alistarh, T. Ben-Nun, N. Dryden, A. Peste. *Sparsity in deep learning: pruning and growth for
+#   efficient inference and training in neural networks.* JMLR 22(241), 2021.
+# - G. M. Amdahl. *Validity of the single processor approach to achieving large scale computing capabilities.*
+#   AFIPS Conference Proceedings, 1967.
+# - H. Xiao, K. Rasul, R. Vollgraf. *Fashion-MNIST: a novel image dataset for benchmarking machine learning
+#   algorithms.* arXiv:1708.07747, 2017.
