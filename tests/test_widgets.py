@@ -243,6 +243,22 @@ def test_bad_inputs_raise_clear_errors(baseline):
         sparsity_explorer(model, X, y, input_shape=SHAPE, sparsity=1.5)
     with pytest.raises(ValueError, match="choose one of"):
         sparsity_explorer(model, X, y, input_shape=SHAPE, layer="conv1")
+    with pytest.raises(ValueError, match="unknown scope 'layer'; choose one of"):
+        sparsity_explorer(model, X, y, input_shape=SHAPE, scope="layer")
+    with pytest.raises(ValueError, match="does not score whole units"):
+        sparsity_explorer(model, X, y, input_shape=SHAPE, criterion="snip", granularity="units")
+
+
+@pytest.mark.parametrize("criterion, scope, granularity", [("taylor", "global", "weights"),
+                                                            ("magnitude", "local", "units")])
+def test_explorer_starts_from_the_given_settings(baseline, criterion, scope, granularity):
+    model, X, y = baseline
+    ui = sparsity_explorer(model, X, y, input_shape=SHAPE, sparsity=0.8, criterion=criterion, scope=scope,
+                           granularity=granularity)
+    assert (ui.criterion.value, ui.scope.value, ui.granularity.value) == (criterion, scope, granularity)
+    assert ui.slider.description == ("ratio" if granularity == "units" else "sparsity")
+    twin, _ = explore_sparsity(model, X, y, 0.8, criterion, scope, granularity, input_shape=SHAPE)
+    assert ui.numbers == twin
 
 
 @pytest.mark.parametrize("make", ["sparsity", "scope"])

@@ -45,13 +45,21 @@ def _html(css: str) -> widgets.HTML:
 class SparsityExplorer(widgets.VBox):
     """Sparsity slider, criterion / scope / granularity / layer menus, a readout line and the live figure."""
 
-    def __init__(self, view: SparsityView, sparsity: float = 0.5):
+    def __init__(self, view: SparsityView, sparsity: float = 0.5, *, criterion: str = "magnitude",
+                 scope: str = "local", granularity: str = "weights"):
+        for what, value, choices in (("criterion", criterion, CRITERIA), ("scope", scope, SCOPES),
+                                     ("granularity", granularity, GRANULARITIES)):
+            if value not in choices:
+                raise ValueError(f"unknown {what} {value!r}; choose one of {sorted(choices)}")
+        if granularity == "units" and criterion not in UNIT_CRITERIA:
+            raise ValueError(f"criterion {criterion!r} does not score whole units; with granularity 'units' "
+                             f"choose one of {sorted(UNIT_CRITERIA)}")
         self.view = view
         self.slider = _slider(sparsity, "sparsity")
-        self.criterion = widgets.Dropdown(options=list(CRITERIA), value="magnitude", description="criterion")
-        self.scope = widgets.Dropdown(options=list(SCOPES), value="local", description="scope")
+        self.criterion = widgets.Dropdown(options=list(CRITERIA), value=criterion, description="criterion")
+        self.scope = widgets.Dropdown(options=list(SCOPES), value=scope, description="scope")
         self.granularity = widgets.Dropdown(options=[(GRANULARITY_LABELS[g], g) for g in GRANULARITIES],
-                                            value="weights", description="granularity")
+                                            value=granularity, description="granularity")
         self.layer = widgets.Dropdown(options=view.engine.layer_names, value=view.figure.layer, description="layer")
         self.readout, self.details = _html("course-readout"), _html("course-details")
         self.image = _image(view.figure.fig)
@@ -64,6 +72,7 @@ class SparsityExplorer(widgets.VBox):
         self.add_class("course-sparsity-explorer")
         for w in (self.slider, self.criterion, self.scope, self.granularity, self.layer):
             w.observe(self._on_change, names="value")
+        self._sync_granularity()
         self.update()
 
     def __repr__(self) -> str:
@@ -138,15 +147,17 @@ class ScopeExplorer(widgets.VBox):
 
 
 def sparsity_explorer(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, input_shape, layer: str | None = None,
-                      sparsity: float = 0.5,
+                      sparsity: float = 0.5, criterion: str = "magnitude", scope: str = "local",
+                      granularity: str = "weights",
                       score_data: tuple[torch.Tensor, torch.Tensor] | None = None) -> SparsityExplorer:
     """Interactive pruning of a copy of `model`: accuracy on (X, y), bytes, effective FLOPs, per-layer sparsity,
     a weight histogram with the threshold and one layer's mask, all live. `model` is never changed.
+    `sparsity`, `criterion`, `scope` and `granularity` are the controls' starting values.
 
     Plain twin: `explore_sparsity`. Introduced in 01_what_is_pruning.
     """
     return SparsityExplorer(SparsityView(PruningEngine(model, X, y, input_shape=input_shape, score_data=score_data),
-                                         layer), sparsity)
+                                         layer), sparsity, criterion=criterion, scope=scope, granularity=granularity)
 
 
 def scope_explorer(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, input_shape, sparsity: float = 0.9,

@@ -108,9 +108,18 @@ weights themselves: mean |w| is {mean_abs['fc1']:.3f} in `fc1` (fan-in {dense.fc
 # measures them on 1,000 held-out images. Move it to 0.99 and beyond, and watch `fc1`'s bar under global.
 
 # %%
-from course.widgets import compare_scopes, scope_explorer
+from course.widgets import compare_scopes, scope_explorer, sparsity_explorer
 X_held, y_held = held_out_batch("mnist", 1000)
 scope_explorer(dense, X_held, y_held, input_shape=(1, 28, 28), sparsity=S)
+
+# %% [markdown]
+# **One threshold, seen from inside a layer.** The sparsity explorer of notebook 01, started here with the global
+# scope, draws the threshold on one layer's weight histogram. Under global scope it is the same |w| for every
+# layer. Switch `layer` between `fc1` and `fc3`: the line cuts deep into `fc1`'s narrow histogram and barely
+# touches `fc3`'s wide one. Switch `scope` to local to see each layer get its own threshold instead.
+
+# %%
+sparsity_explorer(dense, X_held, y_held, input_shape=(1, 28, 28), layer="fc1", sparsity=S, scope="global")
 
 # %% [markdown]
 # ## 2 · Layer collapse
