@@ -16,7 +16,8 @@ The learner copy keeps every cell, its metadata and every other line; the block 
         # YOUR CODE HERE
         raise NotImplementedError("Exercise 02.1: a magnitude mask")
 
-at the indentation of the BEGIN line. Outputs and execution counts of all code cells are cleared. Copies are
+at the indentation of the BEGIN line. Outputs and execution counts of all code cells are cleared, and so is the
+notebook's saved widget state (it describes those outputs). Copies are
 written atomically and deterministically (nbformat's JSON layout), so `--check` can compare bytes.
 Put the collapsible hint (`<details><summary>Hint</summary>...</details>`) in a markdown cell above the exercise;
 the copy keeps it and the generator warns when an exercise has none.
@@ -136,6 +137,7 @@ def make_exercise(nb: dict, name: str) -> tuple[dict, list[str]]:
         cell["outputs"] = []
         cell["execution_count"] = None
         above = []
+    nb.get("metadata", {}).pop("widgets", None)  # saved widget state belongs to the stripped outputs
     return nb, ids
 
 

@@ -101,6 +101,14 @@ def test_learner_copy_strips_outputs_and_keeps_everything_else():
     nbformat.validate(nbformat.reads(render(copy_nb), as_version=4))
 
 
+def test_learner_copy_drops_the_saved_widget_state_with_the_outputs():
+    src = as_dict(synthetic())
+    src["metadata"]["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"m1": {}}}}
+    copy_nb, _ = make_exercise(src, "02_unstructured.ipynb")
+    assert "widgets" not in copy_nb["metadata"] and "kernelspec" in copy_nb["metadata"]
+    assert "widgets" in src["metadata"], "the source notebook must not be modified"
+
+
 def test_the_heading_can_come_from_the_markdown_cell_above():
     nb = as_dict(synthetic())
     nb["cells"][1]["source"] = MASK_CELL.replace("# Exercise 02.1: a magnitude mask\n", "").splitlines(True)
