@@ -17,6 +17,7 @@ Introduced in 07_metrics_tradeoffs (the size table in 02_unstructured uses the s
 """
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import tempfile
@@ -30,7 +31,7 @@ from torch import nn
 
 from course.pruning.masks import MASK, apply_masks, prunable_layers, remove_masks, to_torch_prune
 
-__all__ = ["FORMATS", "SPARSE_FORMATS", "to_bytes", "save_pruned", "load_pruned", "atomic_write_bytes"]
+__all__ = ["FORMATS", "SPARSE_FORMATS", "to_bytes", "gzip_bytes", "save_pruned", "load_pruned", "atomic_write_bytes"]
 
 SPARSE_FORMATS = ("csr", "bitmask_fp32", "bitmask_fp16")
 FORMATS = ("dense", "course_masks", "torch_prune") + SPARSE_FORMATS
@@ -101,6 +102,11 @@ def to_bytes(model: nn.Module, fmt: str = "dense") -> bytes:
     return buf.getvalue()
 
 
+def gzip_bytes(data: bytes) -> bytes:
+    """gzip at level 9 with mtime=0: the same bytes for the same input (what `size_bytes(compressed=True)` counts)."""
+    return gzip.compress(data, compresslevel=9, mtime=0)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write `data` to `path` via a temp file in the same folder + rename, so no half-written file is ever seen."""
     path = Path(path)
@@ -122,10 +128,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-def save_pruned(model: nn.Module, path: str | os.PathLike, fmt: str = "bitmask_fp16") -> Path:
-    """Write `model` to `path` in storage form `fmt` atomically; the file length equals `size_bytes(model, fmt)`."""
+def save_pruned(model: nn.Module, path: str | os.PathLike, fmt: str = "bitmask_fp16", *,
+                compress: bool = False) -> Path:
+    """Write `model` to `path` in storage form `fmt` atomically; the file length equals `size_bytes(model, fmt)`.
+
+    `compress=True` gzips the file (length `size_bytes(model, fmt, compressed=True)`); `load_pruned` reads both.
+    """
     _check_fmt(fmt)
-    return atomic_write_bytes(path, to_bytes(model, fmt))
+    if not isinstance(compress, bool):
+        raise TypeError(f"compress must be True or False, got {compress!r}")
+    data = to_bytes(model, fmt)
+    return atomic_write_bytes(path, gzip_bytes(data) if compress else data)
 
 
 def _decode_weight(entry: dict, fmt: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -168,7 +181,13 @@ def load_pruned(path: str | os.PathLike, model: nn.Module) -> nn.Module:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no saved model at {path}")
-    data = torch.load(path, map_location="cpu", weights_only=True)
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":                          # gzip magic: written by save_pruned(compress=True)
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise ValueError(f"{path} is a damaged gzip file ({e}); save the model again") from e
+    data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     new = remove_masks(model)
     want = {k: v.shape for k, v in new.state_dict().items()}
     if isinstance(data, dict) and "course_format" in data:

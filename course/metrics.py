@@ -6,7 +6,6 @@ Introduced in 00_setup_and_baselines
 from __future__ import annotations
 
 import copy
-import gzip
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from torch import nn
 from torch.utils import benchmark
 from torch.utils.flop_counter import FlopCounterMode
 
-from course.export import FORMATS, to_bytes
+from course.export import FORMATS, gzip_bytes, to_bytes
 from course.pruning.masks import prunable_layers
 from course.table import Table
 from course.train import eval_mode, evaluate
@@ -66,7 +65,7 @@ def size_bytes(model: nn.Module, fmt: str = "dense", *, compressed: bool = False
     gzip uses level 9 and mtime=0 (deterministic).
     """
     data = to_bytes(model, fmt)
-    return len(gzip.compress(data, compresslevel=9, mtime=0)) if compressed else len(data)
+    return len(gzip_bytes(data)) if compressed else len(data)
 
 
 def size_table(model: nn.Module) -> Table:
@@ -75,7 +74,7 @@ def size_table(model: nn.Module) -> Table:
     dense = size_bytes(model, "dense")
     for fmt in FORMATS:
         data = to_bytes(model, fmt)
-        gz = len(gzip.compress(data, compresslevel=9, mtime=0))
+        gz = len(gzip_bytes(data))
         rows.append((fmt, len(data), gz, dense / len(data), dense / gz))
     return Table(["format", "bytes", "gzip bytes", "ratio", "gzip ratio"], rows, title="Storage size",
                  formats={"bytes": "bytes", "gzip bytes": "bytes", "ratio": ".2f", "gzip ratio": ".2f"},

@@ -130,3 +130,25 @@ def test_serialisation_is_deterministic_and_does_not_change_the_model():
     assert to_bytes(model, "csr") == to_bytes(model, "csr")
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
     assert to_bytes(model, "dense") == to_bytes(remove_masks(model), "course_masks")
+
+
+@pytest.mark.parametrize("fmt", ["bitmask_fp32", "csr", "dense"])
+def test_compressed_files_have_the_gzip_size_and_load_back_the_same_model(tmp_path, fmt):
+    from course.metrics import size_bytes
+
+    model = pruned("lenet5", in_shape=(1, 28, 28))
+    path = save_pruned(model, tmp_path / f"m.{fmt}.gz", fmt, compress=True)
+    assert path.stat().st_size == size_bytes(model, fmt, compressed=True) < size_bytes(model, fmt)
+    loaded = load_pruned(path, build_model("lenet5", (1, 28, 28)))
+    assert torch.equal(out(loaded), out(model))
+    if fmt != "dense":
+        assert all(torch.equal(a, b) for a, b in zip(get_masks(loaded).values(), get_masks(model).values()))
+
+
+def test_a_damaged_compressed_file_is_a_clear_error(tmp_path):
+    path = save_pruned(pruned("lenet300", in_shape=(1, 28, 28)), tmp_path / "m.gz", "csr", compress=True)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"m\.gz is a damaged gzip file.*save the model again"):
+        load_pruned(path, build_model("lenet300", (1, 28, 28)))
+    with pytest.raises(TypeError, match="compress must be True or False"):
+        save_pruned(pruned("lenet300", in_shape=(1, 28, 28)), tmp_path / "x", "csr", compress="yes")

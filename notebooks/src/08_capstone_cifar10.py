@@ -310,21 +310,23 @@ Markdown(f"How to read it, on this machine. The **structured** cut needs {s['FLO
 # ## 7 · Export and reload
 #
 # The pruned model has to leave the notebook as a small file that loads back to the *same* model. `save_pruned`
-# writes the storage form the report card found smallest (atomically). `load_pruned` rebuilds the model into a
+# writes the storage form the report card found smallest, gzip'd (`compress=True`, so the file is exactly the
+# card's "stored (gzip)" bytes), atomically. `load_pruned` rebuilds the model into a
 # template of the same (slim) architecture and re-attaches the masks. The template's weights are re-initialised
 # first, so everything has to come from the file.
 
 # %%
-fmt = rows1["structured + unstructured"]["stored form"]            # the smallest lossless form for this model
-path = save_pruned(final, Path(tempfile.mkdtemp()) / f"vgg_{DATASET}_pruned.pt", fmt)
+fmt = rows1["structured + unstructured"]["stored form"]     # the smallest lossless form for this model
+path = save_pruned(final, Path(tempfile.mkdtemp()) / f"vgg_{DATASET}_pruned.pt.gz", fmt, compress=True)
 template = copy.deepcopy(final)
 for m in template.modules():                                 # fresh random weights: the file must carry everything
     if hasattr(m, "reset_parameters"):
         m.reset_parameters()
 reloaded = load_pruned(path, template)
 acc_final, acc_reloaded = evaluate(final, test_loader), evaluate(reloaded, test_loader)
-print(f"{path.name}: {path.stat().st_size:,} bytes as {fmt!r} "
-      f"(dense torch.save of the original: {size_bytes(dense):,} bytes)")
+print(f"{path.name}: {path.stat().st_size:,} bytes as {fmt!r}, gzip'd "
+      f"(report card: {rows1['structured + unstructured']['stored (gzip)']:,}; dense torch.save of the original: "
+      f"{size_bytes(dense):,} bytes)")
 print(f"accuracy: fine-tuned {acc_final:.2%}, reloaded {acc_reloaded:.2%}")
 
 # %%
@@ -362,7 +364,7 @@ Markdown(f"""- **Data.** {choice.title}{' (CIFAR-10 was not available here: see 
   but not time ({f['latency ms']:.3f} ms vs {s['latency ms']:.3f} ms at batch 1: the same kernels on the same
   shapes, so any gap is measurement noise). {'The measured speedups stay below the FLOP ratio: only part of the time shrinks with FLOPs (Exercise 08.2).' if short_of_flops else 'Here the measured speedup reached the FLOP ratio.'} Prune in stages and fine-tune after each: the one-shot
   accuracies were {acc_slim:.2%} and {acc_sparse:.2%}.
-- **Export.** Saved as `{fmt}` and reloaded into a freshly initialised template: same logits, same accuracy.""")
+- **Export.** Saved as `{fmt}` + gzip ({path.stat().st_size:,} bytes) and reloaded into a freshly initialised template: same logits, same accuracy.""")
 
 # %% [markdown]
 # ## Exercises
