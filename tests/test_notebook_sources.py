@@ -34,3 +34,19 @@ def test_notebook_cells_match_their_source(path):
     assert len(have) == len(want), f"{path.name}: {len(have)} cells, its source has {len(want)}"
     for i, (h, w) in enumerate(zip(have, want)):
         assert h == w, f"{path.name}, cell {i} differs from notebooks/src/{path.stem}.py:\n{h[1][:300]}\n---\n{w[1][:300]}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_follows_the_course_skeleton(path):
+    cells = nbformat.read(path, as_version=4).cells
+    assert cells[0].cell_type == "markdown" and cells[0].source.startswith(f"# {path.name[:2]} · ")
+    assert "**What you will learn**" in cells[0].source
+    setup = next(c for c in cells if c.cell_type == "code")
+    lines = [ln for ln in setup.source.splitlines() if ln.strip()]
+    assert len(lines) <= 5, f"{path.name}: the setup cell has {len(lines)} lines; keep it to five"
+    headings = [line.strip() for c in cells if c.cell_type == "markdown" for line in c.source.splitlines()
+                if line.startswith("## ")]
+    tail = [h for h in headings if h in ("## Summary", "## Exercises", "## References")]
+    assert tail == ["## Summary", "## Exercises", "## References"], f"{path.name}: {tail}"
+    numbered = [h for h in headings if h[3:4].isdigit()]
+    assert numbered and [int(h[3:].split(" ")[0]) for h in numbered] == list(range(1, len(numbered) + 1))

@@ -22,24 +22,11 @@
 # - to measure what a training run will cost before you start it.
 
 # %%
-import copy
-import math
-import os
-import tempfile
-from pathlib import Path
-
-import matplotlib.pyplot as plt
-import torch
-import torch.nn.functional as F
+import copy, math, os
+import matplotlib.pyplot as plt, torch, torch.nn.functional as F
 from IPython.display import Markdown
-
-from course import (allocate_sparsity, build_model, choose_dataset, count_flops, evaluate, fast, layer_sparsity,
-                    load_pruned, make_loaders, prune_per_layer, prune_structured, report, save_pruned,
-                    sensitivity_scan, setup, size_bytes, train, train_or_load)
-from course.checkpoints import RECIPES
-
-env = setup(seed=0)    # VGG-sized convolutions use the cores; COURSE_THREADS=1 pins one thread for a whole room
-env
+from course import build_model, count_flops, evaluate, fast, make_loaders, report, setup, train, train_or_load
+env = setup(seed=0); env   # VGG-sized convolutions use every core; COURSE_THREADS=1 pins one thread for a room
 
 # %% [markdown]
 # ## 1 · The data
@@ -49,10 +36,12 @@ env
 # real dataset on disk (a full copy before a subset) and says why in the banner below.
 
 # %%
+from course import choose_dataset
 choice = choose_dataset("cifar10")      # CIFAR-10 if on disk or downloadable, else the best real dataset on disk
 choice
 
 # %%
+from course.checkpoints import RECIPES
 DATASET = choice.name
 BATCH = RECIPES["vgg"]["batch_size"]
 train_loader, test_loader = make_loaders(DATASET, batch_size=BATCH)
@@ -138,6 +127,7 @@ dense_flops
 # the report card, so no choice below is tuned on it.
 
 # %%
+from course import sensitivity_scan
 N_CAL = fast(1000, 200)
 cal_loader, _ = make_loaders(DATASET, batch_size=N_CAL, train_size=N_CAL, seed=1)
 x_cal, y_cal = next(iter(cal_loader))                       # (N_CAL, C, H, W), stratified over the classes
@@ -173,6 +163,7 @@ Markdown(f"Removing half of the filters of **{worst}** costs {struct_scan.drop(w
 # (Exercise 08.1 writes a finer rule: a ratio per layer.)
 
 # %%
+from course import prune_structured
 RATIO, N_PROTECT = 0.5, 2                                   # remove half of the units; keep the 2 most fragile layers
 protected = sorted(struct_scan.layers, key=lambda layer: struct_scan.drop(layer, RATIO))[-N_PROTECT:]
 slim = prune_structured(dense, RATIO, exclude=protected)   # criterion "l1", every other layer loses RATIO
@@ -212,6 +203,7 @@ print(f"test accuracy: dense {dense_acc:.2%}; structured, one-shot {acc_slim:.2%
 # magnitude within each layer. This buys bytes, not speed: the dense kernels still multiply the zeros.
 
 # %%
+from course import allocate_sparsity, layer_sparsity, prune_per_layer
 SPARSITY = 0.8                                              # overall budget: 80% of the slim model's weights
 SPARSITIES = fast([0.5, 0.8, 0.9, 0.95], [0.5, 0.95])
 unstruct_scan = sensitivity_scan(slim_ft, SPARSITIES, (x_cal, y_cal), kind="unstructured")
@@ -316,6 +308,9 @@ Markdown(f"How to read it, on this machine. The **structured** cut needs {s['FLO
 # first, so everything has to come from the file.
 
 # %%
+import tempfile
+from pathlib import Path
+from course import load_pruned, save_pruned, size_bytes
 fmt = rows1["structured + unstructured"]["stored form"]     # the smallest lossless form for this model
 path = save_pruned(final, Path(tempfile.mkdtemp()) / f"vgg_{DATASET}_pruned.pt.gz", fmt, compress=True)
 template = copy.deepcopy(final)
