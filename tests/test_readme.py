@@ -45,3 +45,23 @@ def test_every_notebook_has_colab_and_binder_badges():
         source = "".join(first["source"])
         assert f"colab.research.google.com/github/pruning-course/pruning-course/blob/main/notebooks/{path.name}" in source
         assert f"mybinder.org/v2/gh/pruning-course/pruning-course/HEAD?labpath=notebooks%2F{path.name}" in source
+
+
+def test_the_readme_library_snippet_runs(tmp_path, monkeypatch):
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from course import build_model
+
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Using the library in your own project", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    model = build_model("vgg", (1, 28, 28)).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    data = TensorDataset(torch.randn(32, 1, 28, 28), torch.randint(0, 10, (32,)))
+    monkeypatch.chdir(tmp_path)
+    namespace = {"model": model, "test_loader": DataLoader(data, batch_size=16)}
+    exec(compile(code, "README.md", "exec"), namespace)                  # noqa: S102 - the snippet under test
+    assert (tmp_path / "model.pt.gz").is_file()
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())   # "leaves the model untouched"
+    assert namespace["slim"].conv2.out_channels == 8 and namespace["slim"].conv1.out_channels == 16
