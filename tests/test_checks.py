@@ -16,6 +16,7 @@ from torch import nn
 
 import course.checks as checks
 from course.checks import CheckResult, call, check, fail
+from notebook_solutions import checked_solutions, solutions
 
 
 def stub(*args, **kwargs):
@@ -354,12 +355,8 @@ def test_cubic_schedule_catches_typical_mistakes(wrong, fragment):
 
 # --- picking under a budget ------------------------------------------------------------------------------------
 
-def pick_under_budget(configs, max_size=None, max_latency=None, min_accuracy=None):
-    fits = [c for c in configs
-            if (max_size is None or c["size_bytes"] <= max_size)
-            and (max_latency is None or c["latency_ms"] <= max_latency)
-            and (min_accuracy is None or c["accuracy"] >= min_accuracy)]
-    return max(fits, key=lambda c: c["accuracy"])["name"] if fits else None
+_NB07 = solutions('07_metrics_tradeoffs')                 # the notebook's own solutions (notebooks/src/)
+pick_under_budget = _NB07.pick_under_budget
 
 
 def _strict(configs, max_size=None, max_latency=None, min_accuracy=None):
@@ -407,3 +404,18 @@ def test_checks_leave_their_own_data_untouched_between_runs():
     before = copy.deepcopy(checks.exercises_core._CONFIGS)
     checks.check_pick_under_budget(_sorts_in_place)
     assert checks.exercises_core._CONFIGS == before
+
+
+# --- every notebook's own solution passes its own check ------------------------------------------------------
+
+
+
+@pytest.mark.parametrize("stem, fn, check_name", checked_solutions(), ids=lambda v: str(v))
+def test_every_notebook_solution_passes_the_check_below_it(stem, fn, check_name):
+    result = getattr(checks, check_name)(getattr(solutions(stem), fn))
+    assert result.passed, result.message
+
+
+def test_every_exercise_of_notebooks_00_to_08_is_checked():
+    assert len(checked_solutions()) >= 2 * 9
+    assert {stem[:2] for stem, _, _ in checked_solutions()} == {f"{i:02d}" for i in range(9)}

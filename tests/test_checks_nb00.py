@@ -6,6 +6,7 @@ from torch import nn
 
 from course import build_model, count_params
 from course.checks import CheckResult, check_dense_bytes, check_linear_params
+from notebook_solutions import solutions
 
 
 def stub(*args, **kwargs):
@@ -18,14 +19,11 @@ def assert_fails(result: CheckResult, *fragments: str) -> None:
         assert fragment in result.message, f"{fragment!r} not in {result.message!r}"
 
 
-# --- reference solutions ----------------------------------------------------------------------------------
+# --- the notebook's solutions, read from notebooks/src/ (no copies to drift) ------------------------------
 
-def linear_params(in_features, out_features):
-    return out_features * in_features + out_features
-
-
-def dense_bytes(module):
-    return sum(p.numel() * p.element_size() for p in module.parameters())
+_NB00 = solutions('00_setup_and_baselines')                 # the notebook's own solutions (notebooks/src/)
+linear_params = _NB00.linear_params
+dense_bytes = _NB00.dense_bytes
 
 
 # --- 00.1 --------------------------------------------------------------------------------------------------

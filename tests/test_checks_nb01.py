@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from torch import nn
 
 from course import build_model, layer_sparsity, prune_unstructured
 from course.checks import CheckResult, check_achieved_sparsity, check_largest_sparsity_within, check_magnitude_mask
 from course.sweeps import largest_sparsity_within
+from notebook_solutions import solutions
 
 
 def stub(*args, **kwargs):
@@ -20,29 +20,12 @@ def assert_fails(result: CheckResult, *fragments: str) -> None:
         assert fragment in result.message, f"{fragment!r} not in {result.message!r}"
 
 
-# --- reference solutions (as in the notebook) ---------------------------------------------------------------
+# --- the notebook's solutions, read from notebooks/src/ (no copies to drift) ------------------------------
 
-def magnitude_mask(weight, sparsity):
-    k = round(sparsity * weight.numel())
-    if k == 0:
-        return torch.ones_like(weight, dtype=torch.bool)
-    threshold = weight.abs().flatten().kthvalue(k).values
-    return weight.abs() > threshold
-
-
-def achieved_sparsity(model):
-    layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
-    zeros = sum(int((m.weight == 0).sum()) for m in layers)
-    return zeros / sum(m.weight.numel() for m in layers)
-
-
-def largest_within(sparsities, accuracies, reference, tol):
-    best = 0.0
-    for s, a in zip(sparsities, accuracies):
-        if a < reference - tol - 1e-12:
-            break
-        best = s
-    return best
+_NB01 = solutions('01_what_is_pruning')                 # the notebook's own solutions (notebooks/src/)
+magnitude_mask = _NB01.magnitude_mask
+achieved_sparsity = _NB01.achieved_sparsity
+largest_within = _NB01.largest_within
 
 
 # --- 01.1 (the core check, on the notebook's solution) -----------------------------------------------------

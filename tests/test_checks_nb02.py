@@ -1,13 +1,13 @@
 """Checks of 02 · Unstructured pruning: the solutions pass, stubs get "Not done yet", typical mistakes get named."""
 from __future__ import annotations
 
-import math
 import warnings
 
 import pytest
 import torch
 
 from course.checks import CheckResult, check_bitmask_fp16_bytes, check_csr_bytes
+from notebook_solutions import solutions
 
 
 def assert_fails(result: CheckResult, *fragments: str) -> None:
@@ -16,17 +16,11 @@ def assert_fails(result: CheckResult, *fragments: str) -> None:
         assert fragment in result.message, f"{fragment!r} not in {result.message!r}"
 
 
-# --- reference solutions (as in the notebook) ---------------------------------------------------------------
+# --- the notebook's solutions, read from notebooks/src/ (no copies to drift) ------------------------------
 
-def bitmask_fp16_bytes(weight):
-    nnz = int((weight != 0).sum())
-    return math.ceil(weight.numel() / 8) + 2 * nnz
-
-
-def csr_bytes(weight):
-    rows = weight.shape[0]
-    nnz = int((weight != 0).sum())
-    return (rows + 1) * 8 + nnz * 8 + nnz * 4
+_NB02 = solutions('02_unstructured')                 # the notebook's own solutions (notebooks/src/)
+bitmask_fp16_bytes = _NB02.bitmask_fp16_bytes
+csr_bytes = _NB02.csr_bytes
 
 
 def nnz(w):

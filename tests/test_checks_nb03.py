@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from course.checks import CheckResult, check_conv_flops, check_l1_filter_ranking, check_remove_filter
+from notebook_solutions import solutions
 
 
 def assert_fails(result: CheckResult, *fragments: str) -> None:
@@ -14,37 +14,12 @@ def assert_fails(result: CheckResult, *fragments: str) -> None:
         assert fragment in result.message, f"{fragment!r} not in {result.message!r}"
 
 
-# --- reference solutions (as in the notebook) ---------------------------------------------------------------
+# --- the notebook's solutions, read from notebooks/src/ (no copies to drift) ------------------------------
 
-def l1_filter_ranking(conv_weight):
-    return conv_weight.abs().sum(dim=(1, 2, 3)).argsort()
-
-
-def remove_filter(conv, bn, next_conv, idx):
-    keep = [i for i in range(conv.out_channels) if i != idx]
-    new_conv = nn.Conv2d(conv.in_channels, len(keep), conv.kernel_size, stride=conv.stride, padding=conv.padding,
-                         dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None)
-    new_bn = nn.BatchNorm2d(len(keep), eps=bn.eps, momentum=bn.momentum)
-    new_next = nn.Conv2d(len(keep), next_conv.out_channels, next_conv.kernel_size, stride=next_conv.stride,
-                         padding=next_conv.padding, dilation=next_conv.dilation, groups=next_conv.groups,
-                         bias=next_conv.bias is not None)
-    with torch.no_grad():
-        new_conv.weight.copy_(conv.weight[keep])
-        if conv.bias is not None:
-            new_conv.bias.copy_(conv.bias[keep])
-        for name in ("weight", "bias", "running_mean", "running_var"):
-            getattr(new_bn, name).copy_(getattr(bn, name)[keep])
-        new_next.weight.copy_(next_conv.weight[:, keep])
-        if next_conv.bias is not None:
-            new_next.bias.copy_(next_conv.bias)
-    return new_conv, new_bn, new_next
-
-
-def conv_flops(conv, in_hw):
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
-    h_out = (in_hw[0] + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    w_out = (in_hw[1] + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    return 2 * conv.in_channels * kh * kw * conv.out_channels * h_out * w_out
+_NB03 = solutions('03_structured')                 # the notebook's own solutions (notebooks/src/)
+l1_filter_ranking = _NB03.l1_filter_ranking
+remove_filter = _NB03.remove_filter
+conv_flops = _NB03.conv_flops
 
 
 def _out(size, k, s=1, p=0):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from course.checks import CheckResult, check_pick_ratios, check_speedup_bound
+from notebook_solutions import solutions
 
 
 def assert_fails(result: CheckResult, *fragments: str) -> None:
@@ -15,17 +16,9 @@ def assert_fails(result: CheckResult, *fragments: str) -> None:
 
 # --- Exercise 08.1: per-layer ratios from a sensitivity scan ------------------------------------------------------
 
-def pick_ratios(scan, baseline, tolerance):
-    """Reference solution."""
-    out = {}
-    for layer, accs in scan.items():
-        best = 0.0
-        for r in sorted(accs):
-            if baseline - accs[r] > tolerance:
-                break
-            best = r
-        out[layer] = best
-    return out
+_NB08 = solutions('08_capstone_cifar10')                 # the notebook's own solutions (notebooks/src/)
+pick_ratios = _NB08.pick_ratios
+speedup_bound = _NB08.speedup_bound
 
 
 def _variant(*, stop=True, relative=False, smallest=False, keep_empty=True, strict=False, test=None):
@@ -100,10 +93,6 @@ def test_pick_ratios_catches_a_solution_that_changes_the_scan():
 
 
 # --- Exercise 08.2: the speedup bound -----------------------------------------------------------------------------
-
-def speedup_bound(flop_ratio, fraction):
-    """Reference solution: Amdahl's law."""
-    return 1.0 / ((1.0 - fraction) + fraction / flop_ratio)
 
 
 def test_speedup_bound_passes_the_solution_and_a_tensor_answer():
