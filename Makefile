@@ -47,10 +47,10 @@ bench: data-offline
 	$(PY) benchmarks/run_all.py
 
 exercises: $(STAMP)
-	$(PY) -m course.exercises notebooks
+	$(PY) -m scripts.exercises notebooks
 
 baselines: data-offline
-	$(PY) -m course.train --all
+	$(PY) -m course.checkpoints --all
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/artifacts

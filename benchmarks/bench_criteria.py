@@ -27,7 +27,7 @@ import benchkit  # noqa: E402
 
 from course.pruning import CRITERIA, prune_unstructured  # noqa: E402
 from course.table import Table  # noqa: E402
-from course.train import evaluate, train  # noqa: E402
+from course import evaluate, train  # noqa: E402
 
 CRITERIA_NAMES = ("magnitude", "gradient", "taylor", "snip", "random")
 SCOPES = ("local", "global")
@@ -68,7 +68,7 @@ def run_sweep(models: dict[int, nn.Module], train_loader: DataLoader, test_loade
     """One record per (seed, criterion, scope, sparsity, mode): mode "one-shot", "fine-tuned" or "dense".
 
     Fine-tuning: `ft_steps` SGD steps (momentum 0.9, cosine lr from `lr`) with the masks enforced by
-    `course.train.train`. The models in `models` are never changed.
+    `course.train` (course/training.py). The models in `models` are never changed.
     """
     ft_sparsities = set(ft_sparsities)
     total = len(models) * len(criteria) * len(scopes) * len(sparsities)

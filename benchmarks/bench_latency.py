@@ -3,9 +3,9 @@
 For each sparsity s, the model is pruned with local magnitude (`prune_unstructured`): "zeros" runs it as it is
 (dense kernels multiplying zeros), "csr" converts its Linear layers with `to_sparse_csr`, and "structured" is
 `prune_structured` at the unit ratio whose parameter count matches the unstructured model's nonzero count.
-Latency: `course.metrics.latency` (torch.utils.benchmark), the four forms timed in turn (ABBA) over a few rounds;
+Latency: `course.timing.latency` (torch.utils.benchmark), the four forms timed in turn (ABBA) over a few rounds;
 × = median of the per-round dense / form ratios. The CSR break-even sparsity is interpolated with
-`course.speedups.break_even`. Models: LeNet-300-100 and a bigger 784-2048-2048-10 MLP (random init, seeded:
+`course.break_even`. Models: LeNet-300-100 and a bigger 784-2048-2048-10 MLP (random init, seeded:
 latency does not depend on the values, only on the shapes and the sparsity).
 
     .venv/bin/python benchmarks/bench_latency.py            # ~3 min on a quiet 2-core CPU
@@ -27,7 +27,7 @@ import benchkit  # noqa: E402
 from course.metrics import count_params  # noqa: E402
 from course.models import build_model  # noqa: E402
 from course.pruning import prune_structured, prune_unstructured, to_sparse_csr  # noqa: E402
-from course.speedups import break_even  # noqa: E402
+from course import break_even  # noqa: E402
 from course.table import Table  # noqa: E402
 
 SPARSITIES = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99)
@@ -99,7 +99,7 @@ def break_even_table(table: Table) -> Table:
                  title="CSR break-even sparsity on this machine",
                  formats={"CSR break-even sparsity": ".1%", "best CSR sparsity": ".0%", "best CSR ×": ".2f"},
                  note="break-even: interpolated in log(speedup) between the measured sparsities "
-                      "(course.speedups.break_even); – = CSR never caught up with dense up to the largest sparsity.")
+                      "(course.break_even); – = CSR never caught up with dense up to the largest sparsity.")
 
 
 def wide_markdown(table: Table, model: str) -> str:

@@ -24,8 +24,8 @@ import torch
 
 import course
 from course.data import held_out_batch
-from course.export import atomic_write_bytes
-from course.train import train_or_load
+from course.files import atomic_write_bytes
+from course import train_or_load
 from course.widgets import scope_explorer, sparsity_explorer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "widgets.md"

@@ -28,11 +28,11 @@ from torch import nn
 from course import config
 from course.checkpoints import checkpoint_key, find_checkpoint, resolve_recipe, train_or_load
 from course.data import locate, make_loaders
-from course.export import atomic_write_bytes
-from course.metrics import latency
+from course.files import atomic_write_bytes
+from course.timing import LatencyResult, timed_rounds
 from course.models import build_model
 from course.table import Table, fmt_bytes, fmt_count
-from course.train import train
+from course import train
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 QUICK_DIR = Path(tempfile.gettempdir()) / "course-bench-quick"
@@ -123,38 +123,38 @@ def baseline(model_name: str, dataset: str, *, seed: int = 0, wait: float = 0.0,
 
 
 # --------------------------------------------------------------------------- timing
-def _interleave(names: Sequence[str], rounds: int, measure: Callable[[str], float]) -> dict[str, dict[str, Any]]:
-    """Call `measure(name)` for every name, `rounds` times, in ABBA order (reversed every other round) so that
-    load drift hits every name alike; per name the median of the per-round values, their IQR and the values."""
-    per: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(rounds):
-        for name in (names if r % 2 == 0 else list(reversed(names))):
-            per[name].append(measure(name))
-    return {name: {"median_ms": statistics.median(v), "iqr_ms": iqr(v), "rounds": len(v), "values": v}
-            for name, v in per.items()}
+def _summary(values: list[float]) -> dict[str, Any]:
+    """Median of per-round values, their IQR, the number of rounds and the values themselves (ms)."""
+    return {"median_ms": statistics.median(values), "iqr_ms": iqr(values), "rounds": len(values), "values": values}
 
 
 def interleaved_latency(models: dict[str, nn.Module], batch_size: int, *, rounds: int = 9,
                         min_run_time: float = 0.2, threads: int | None = None) -> dict[str, dict[str, Any]]:
-    """Time each model in turn with `course.metrics.latency` (a torch.utils.benchmark median per round), `rounds`
-    rounds; per model the median of the per-round medians and their IQR (q75 - q25), in ms."""
-    def measure(name: str) -> float:
-        return latency(models[name], batch_size, threads=threads, min_run_time=min_run_time).median_ms
-    return _interleave(list(models), rounds, measure)
+    """Time each model in turn with the course's one timer (`course.timing.timed_rounds`: a torch.utils.benchmark
+    median per model per round, in ABBA order so that load drift hits every model alike), `rounds` rounds; per
+    model the median of the per-round medians and their IQR (q75 - q25), in ms."""
+    results = timed_rounds(models, [batch_size], rounds, alternate=True, fresh=False, threads=threads,
+                           min_run_time=min_run_time)
+    return {name: _summary([r.median_ms for r in results[name, batch_size]]) for name in models}
+
+
+def _time_stmt(fn: Callable[[], Any], batch_size: int, *, threads: int = 1, min_run_time: float = 0.2) -> LatencyResult:
+    """A `course.timing` timer for a callable without arguments (`batch_size` is only recorded)."""
+    from torch.utils import benchmark
+
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads)
+    m = timer.blocked_autorange(min_run_time=min_run_time)
+    return LatencyResult(m.median * 1e3, m.iqr * 1e3, batch_size, threads, len(m.times))
 
 
 def interleaved_timer(stmts: dict[str, Callable[[], Any]], *, rounds: int = 9, min_run_time: float = 0.2,
                       threads: int = 1) -> dict[str, dict[str, Any]]:
     """Like `interleaved_latency` for arbitrary callables, each timed with `torch.utils.benchmark.Timer`."""
-    from torch.utils import benchmark
-
     for fn in stmts.values():
         fn()                                                      # warm-up
-
-    def measure(name: str) -> float:
-        timer = benchmark.Timer(stmt="fn()", globals={"fn": stmts[name]}, num_threads=threads)
-        return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
-    return _interleave(list(stmts), rounds, measure)
+    results = timed_rounds(stmts, [1], rounds, timer=_time_stmt, alternate=True, fresh=False, threads=threads,
+                           min_run_time=min_run_time)
+    return {name: _summary([r.median_ms for r in results[name, 1]]) for name in stmts}
 
 
 def paired_ratio(a: dict[str, Any], b: dict[str, Any]) -> float:

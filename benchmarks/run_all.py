@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import benchkit  # noqa: E402
 
-from course.export import atomic_write_bytes  # noqa: E402
+from course.files import atomic_write_bytes  # noqa: E402
 
 #: Scripts in the order they run; bench_widgets.py (owned elsewhere) is appended when present.
 SCRIPTS = ("latency", "criteria", "targets")

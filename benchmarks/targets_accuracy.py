@@ -1,6 +1,6 @@
 """Target (a): LeNet-300-100 at >= 95% sparsity within 0.5 pp of its dense baseline, with <= 120 s of fine-tuning.
 
-Every method prunes with global magnitude scores and fine-tunes with `course.train.train` / the schedules of
+Every method prunes with global magnitude scores and fine-tunes with `course.train` / the schedules of
 `course.pruning`; the clock runs from the first pruning step to the end of the last optimizer step. The number of
 epochs is planned from a short calibration (a few timed steps on a throw-away copy) so the run fits the budget;
 the measured wall time is what the target is judged on.
@@ -17,10 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course.pruning import finetuner, gradual_pruning, iterative_pruning, prune_unstructured
-from course.pruning.lottery import masked_sparsity
+from course import finetuner, gradual_pruning
+from course.pruning import iterative_pruning, prune_unstructured
+from course.pruning.stats import masked_sparsity
 from course.table import Table
-from course.train import evaluate, train
+from course import evaluate, train
 
 BUDGET_S = 120.0
 TOLERANCE_PP = 0.5

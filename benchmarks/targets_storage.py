@@ -17,10 +17,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from course.export import FORMATS, atomic_write_bytes, load_pruned, save_pruned
+from course.export import FORMATS, load_pruned, save_pruned
+from course.files import atomic_write_bytes
 from course.pruning.masks import MASK
 from course.table import Table
-from course.train import evaluate
+from course import evaluate
 
 RATIO_TARGET = 20.0
 COLUMNS = ["form", "gzip", "stores", "bytes", "ratio", "max |Δ logit|", "identical", "status"]

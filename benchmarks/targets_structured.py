@@ -24,7 +24,7 @@ from torch import nn
 from course.metrics import count_flops
 from course.pruning import prune_structured, remove_units, unit_scores
 from course.table import Table
-from course.train import evaluate, train
+from course import evaluate, train
 
 import benchkit
 
@@ -154,7 +154,7 @@ def speed_table(dense: nn.Module, pruned: dict[str, nn.Module], *, batch_size: i
                  formats={"FLOP ratio": ".2f", "dense ms": ".1f", "dense IQR": ".1f", "pruned ms": ".1f",
                           "pruned IQR": ".1f", "speedup": ".2f", "speedup / FLOP ratio": ".2f"},
                  note=f"Dense widths {widths(dense)[:-2]}, {d_flops:,} FLOPs per image (torch.utils.flop_counter). "
-                      f"Latency: course.metrics.latency, every model timed in turn (ABBA order), {rounds} rounds: "
+                      f"Latency: course.timing.latency, every model timed in turn (ABBA order), {rounds} rounds: "
                       f"ms = median of the per-round medians (IQR across rounds); speedup = median of the per-round "
                       f"dense / pruned ratios; threads = torch threads while timing (2 = both cores, which other "
                       f"jobs may be using). PASS: pruned FLOPs ≤ "

@@ -2,7 +2,17 @@
 
     from course import setup, load_dataset, train_or_load, prune_unstructured, report
 
-Names resolve lazily (PEP 562), so `import course` stays fast and a notebook pays only for what it uses.
+Names resolve lazily (PEP 562), so `import course` stays fast and a notebook pays only for what it uses. No
+submodule shares a name with a function (the loop lives in `course.training`, `show` in `course.source`), so
+`course.train` is always the function. The layers, bottom up (docs/DESIGN.md has the map):
+
+    config, arguments, files, table, source, inputs        foundation
+    data/                                                   datasets, loaders, `python -m course.data`
+    models                                                  LeNet-300-100, LeNet-5, VGGSmall, TinyResNet
+    pruning/                                                the engine (never imports training)
+    timing, metrics, export                                 the one timer, what pruning buys, small files
+    training, checkpoints                                   the masked training loop, train-or-load
+    lessons/, widgets/, checks/                             notebook experiments, explorers, exercise checks
 """
 from __future__ import annotations
 
@@ -10,34 +20,42 @@ import importlib
 
 from course.config import FAST, device, fast, seed_everything, setup
 
-# `train` and `show` are both functions and the submodules that define them. Python binds a submodule as an attribute
-# of its package when it is first imported, so a lazy lookup would hand back the *module* once anything had imported
-# `course.train`. Importing them here, in this order, binds the functions last, and later imports never rebind.
-from course.show import show  # noqa: E402
-from course.train import train  # noqa: E402
-
 _EXPORTS = {
-    "course.data": ["load_dataset", "make_loaders", "held_out_batch", "input_shape", "available",
-                    "DataUnavailableError", "DatasetInfo"],
+    "course.table": ["Table"],
+    "course.source": ["show"],
+    "course.data": ["load_dataset", "make_loaders", "held_out_batch", "input_shape", "available", "locate",
+                    "normalization", "choose_dataset", "DatasetChoice", "DataUnavailableError", "DatasetInfo",
+                    "DATASET_NAMES", "SPECS"],
     "course.models": ["build_model", "LeNet300100", "LeNet5", "VGGSmall", "TinyResNet", "MODELS"],
-    "course.train": ["evaluate", "train_or_load"],
-    "course.metrics": ["count_params", "size_bytes", "size_table", "count_flops", "latency", "report"],
-    "course.export": ["save_pruned", "load_pruned"],
-    "course.sweeps": ["prune_and_evaluate", "sparsity_curve"],
-    "course.capstone": ["choose_dataset", "sensitivity_scan"],
-    "course.sensitivity": ["allocate_sparsity", "prune_per_layer"],
     "course.pruning": [
         "prune_unstructured", "prune_structured", "layer_sparsity", "detect_layer_collapse", "score",
-        "CRITERIA", "LayerCollapseWarning", "unit_scores", "structured_masks", "mask_structured",
-        "apply_masks", "get_masks", "remove_masks", "reapply_masks", "enforce_masks", "has_masks",
-        "to_torch_prune", "from_torch_prune", "prunable_layers", "to_sparse_csr", "SparseLinear",
-        "cubic_sparsity", "one_shot", "iterative_pruning", "gradual_pruning", "lottery_ticket", "finetuner",
-        "prune_with_torch_pruning", "dependency_groups",
+        "CRITERIA", "UNIT_CRITERIA", "Criterion", "register", "LayerCollapseWarning", "unit_scores",
+        "structured_masks", "mask_structured", "select", "unstructured_masks", "apply_masks", "get_masks",
+        "remove_masks", "reapply_masks", "mask_gradients", "enforce_masks", "has_masks", "to_torch_prune",
+        "from_torch_prune", "prunable_layers", "to_sparse_csr", "SparseLinear", "cubic_sparsity", "step_sparsities",
+        "one_shot", "iterative_pruning", "GradualPruning", "lottery_ticket", "prune_with_torch_pruning",
+        "dependency_groups", "UnsupportedModelError", "remove_units", "zero_units", "chain_links", "unit_inputs",
+        "prune_out_units", "prune_in_units", "prune_norm_units",
     ],
+    "course.pruning.criteria": ["magnitude_scores", "gradient_scores", "taylor_scores", "snip_scores",
+                                "random_scores"],
+    "course.timing": ["latency", "LatencyResult", "fastest_rounds", "best_of_rounds"],
+    "course.metrics": ["evaluate", "count_params", "size_bytes", "stored_size", "size_table", "count_flops", "report"],
+    "course.export": ["save_pruned", "load_pruned", "to_bytes", "FORMATS", "LOSSLESS"],
+    "course.training": ["train", "finetuner", "gradual_pruning", "make_optimizer", "History"],
+    "course.checkpoints": ["train_or_load", "RECIPES", "checkpoint_key", "find_checkpoint"],
+    "course.lessons.sweeps": ["prune_and_evaluate", "sparsity_curve", "largest_sparsity_within"],
+    "course.lessons.speedups": ["csr_sweep", "slim_sweep", "break_even"],
+    "course.lessons.oracle": ["sample_weights", "loss_change", "gather", "spearman"],
+    "course.lessons.sensitivity": ["sensitivity_scan", "SensitivityScan", "allocate_sparsity", "prune_per_layer"],
+    "course.lessons.tradeoffs": ["Config", "prune_config", "build", "latencies", "measure", "sweep", "pareto_front",
+                                 "pick", "points_table"],
+    "course.lessons.diagrams": ["draw_dependency_group"],
+    "course.widgets": ["sparsity_explorer", "scope_explorer", "explore_sparsity", "compare_scopes"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = ["FAST", "device", "fast", "seed_everything", "setup", "show", "train", *_WHERE]
+__all__ = ["FAST", "device", "fast", "seed_everything", "setup", *_WHERE]
 
 
 def __getattr__(name: str):

@@ -5,25 +5,36 @@ key = f"{model}_{dataset}_{variant}_{sha256(recipe JSON)[:10]}". Shipped baselin
 data/checkpoints/ with manifest.json; ones a learner trains go to data/checkpoints/local/ (git-ignored).
 Each .pt holds only a state_dict, is loaded with `torch.load(weights_only=True)` after its sha256 is checked
 against the manifest, and is written atomically (temp file + rename). Fast mode never changes a recipe.
+
+The data a baseline trains on comes from a `DataProvider` (default `DiskData`: the copy on disk, full splits, also
+in fast mode); tests pass their own small one. `python -m course.checkpoints --all` (`make baselines`) retrains the
+shipped baselines.
 Introduced in 00_setup_and_baselines
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from torch import nn
 
-from course import config
-from course.export import atomic_write_bytes, to_bytes
+from course import arguments, config
+from course.data import available, input_shape, load_dataset, locate, make_loaders
+from course.export import to_bytes
+from course.files import atomic_write_bytes, file_sha256
+from course.metrics import evaluate
 from course.models import build_model
+from course.training import train
 
-__all__ = ["RECIPES", "DATASETS", "ChecksumError", "ArchitectureError", "recipe_hash", "checkpoint_key",
-           "resolve_recipe", "file_sha256", "load_state", "read_manifest", "find_checkpoint", "save_checkpoint",
-           "train_or_load", "train_and_save", "available_pairs"]
+__all__ = ["RECIPES", "DATASETS", "ChecksumError", "ArchitectureError", "DataProvider", "DiskData", "recipe_hash",
+           "checkpoint_key", "resolve_recipe", "file_sha256", "load_state", "read_manifest", "find_checkpoint",
+           "save_checkpoint", "train_or_load", "train_and_save", "available_pairs", "main"]
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
 MANIFEST = "manifest.json"
@@ -51,8 +62,7 @@ class ArchitectureError(ValueError):
 
 def resolve_recipe(model_name: str, recipe: dict | None = None) -> dict:
     """`RECIPES[model_name]` updated with `recipe` (a partial dict is fine); unknown keys raise ValueError."""
-    if model_name not in RECIPES:
-        raise ValueError(f"unknown model {model_name!r}; choose one of {sorted(RECIPES)}")
+    arguments.choice(model_name, RECIPES, "model")
     recipe = dict(recipe or {})
     unknown = set(recipe) - _RECIPE_KEYS
     if unknown:
@@ -71,15 +81,6 @@ def checkpoint_key(model_name: str, dataset_name: str, variant: str, recipe: dic
     return f"{model_name}_{dataset_name}_{variant}_{recipe_hash(recipe)}"
 
 
-def file_sha256(path: str | Path) -> str:
-    """sha256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def load_state(path: str | Path, model: nn.Module, *, sha256: str | None = None) -> nn.Module:
     """Check `path`'s sha256 (if given), load its state_dict with weights_only=True into `model` (in place)."""
     path = Path(path)
@@ -89,7 +90,7 @@ def load_state(path: str | Path, model: nn.Module, *, sha256: str | None = None)
             raise ChecksumError(
                 f"checkpoint {path} has sha256 {actual[:16]}…, but its manifest records {sha256[:16]}…: the file "
                 f"is damaged or was replaced. Fix: delete {path.name} (and its manifest entry) and rerun "
-                f"train_or_load / `python -m course.train` to retrain it, or restore the shipped file "
+                f"train_or_load / `python -m course.checkpoints` to retrain it, or restore the shipped file "
                 f"with `git checkout -- {path.name}`.")
     state = torch.load(path, map_location="cpu", weights_only=True)
     want = model.state_dict()
@@ -142,55 +143,60 @@ def save_checkpoint(model: nn.Module, directory: str | Path, key: str, entry: di
     return entry
 
 
-# Data access goes through these three functions (tests replace them with small synthetic stand-ins).
-def _variant(dataset_name: str) -> str:
-    """The variant train_or_load will use: the copy on disk (no download), else whatever a download gives."""
-    from course.data import load_dataset, locate
-    found = locate(dataset_name)
-    return found.variant if found is not None else load_dataset(dataset_name, "train").info.variant
+class DataProvider(Protocol):
+    """What `train_or_load` needs to know about a dataset: its variant, its input shape, and loaders to train on."""
+
+    def variant(self, dataset_name: str) -> str: ...
+    def input_shape(self, dataset_name: str) -> tuple[int, int, int]: ...
+    def loaders(self, dataset_name: str, batch_size: int, seed: int) -> tuple[Iterable, Iterable]: ...
 
 
-def _input_shape(dataset_name: str) -> tuple[int, int, int]:
-    from course.data import input_shape
-    return tuple(input_shape(dataset_name))
+class DiskData:
+    """The default provider: the copy of the dataset on disk (downloaded when absent), full splits even in fast mode."""
 
+    def variant(self, dataset_name: str) -> str:
+        """The copy on disk (no download), else whatever a download gives: "full" or "10k-subset"."""
+        found = locate(dataset_name)
+        return found.variant if found is not None else load_dataset(dataset_name, "train").info.variant
 
-def _loaders(dataset_name: str, batch_size: int, seed: int):
-    """Full train and test loaders from the copy on disk, also in fast mode (a baseline never trains on less)."""
-    from course.data import load_dataset, make_loaders
-    sizes = {f"{split}_size": len(load_dataset(dataset_name, split, download=False)) for split in ("train", "test")}
-    return make_loaders(dataset_name, batch_size=batch_size, seed=seed, download=False, **sizes)
+    def input_shape(self, dataset_name: str) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        return tuple(input_shape(dataset_name))
 
+    def loaders(self, dataset_name: str, batch_size: int, seed: int) -> tuple[Iterable, Iterable]:
+        """Full train and test loaders from the copy on disk (a baseline never trains on less, also in fast mode)."""
+        sizes = {f"{split}_size": len(load_dataset(dataset_name, split, download=False)) for split in ("train", "test")}
+        return make_loaders(dataset_name, batch_size=batch_size, seed=seed, download=False, **sizes)
 
-def _check_dataset(dataset_name: str) -> None:
-    if dataset_name not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset_name!r}; choose one of {list(DATASETS)}")
+    def __repr__(self) -> str:
+        return "DiskData()"
 
 
 def train_and_save(model_name: str, dataset_name: str, *, recipe: dict | None = None, root: str | Path | None = None,
-                   shipped: bool = False, force: bool = False, progress: bool = True) -> tuple[nn.Module, dict]:
+                   shipped: bool = False, force: bool = False, progress: bool = True,
+                   provider: DataProvider | None = None) -> tuple[nn.Module, dict]:
     """Load the matching checkpoint, or (if none, or `force`) train with the recipe and save it.
 
-    Saves to root (shipped=True, as `python -m course.train` does) or root/local. Returns (model on CPU in
+    Saves to root (shipped=True, as `python -m course.checkpoints` does) or root/local. Returns (model on CPU in
     eval mode, info) where info is the manifest entry plus "key", "path" and "source" (shipped/local/trained).
+    `provider` (default `DiskData()`) supplies the dataset's variant, input shape and loaders.
     """
-    _check_dataset(dataset_name)
+    arguments.choice(dataset_name, DATASETS, "dataset")
     recipe = resolve_recipe(model_name, recipe)
-    variant = _variant(dataset_name)
+    provider = DiskData() if provider is None else provider
+    variant = provider.variant(dataset_name)
     key = checkpoint_key(model_name, dataset_name, variant, recipe)
     root = Path(root) if root is not None else config.CHECKPOINT_DIR
-    model = build_model(model_name, _input_shape(dataset_name))
+    model = build_model(model_name, provider.input_shape(dataset_name))
     found = None if force else find_checkpoint(key, root, local=not shipped)   # ship only what was trained for it
     if found is not None:
         path, entry, source = found
         load_state(path, model, sha256=entry["sha256"])
         return model.eval(), dict(entry, key=key, path=str(path), source=source)
 
-    from course.train import evaluate, train
-
     config.seed_everything(recipe["seed"])
-    model = build_model(model_name, _input_shape(dataset_name))     # rebuilt after seeding: repeatable init
-    train_loader, test_loader = _loaders(dataset_name, recipe["batch_size"], recipe["seed"])
+    model = build_model(model_name, provider.input_shape(dataset_name))     # rebuilt after seeding: repeatable init
+    train_loader, test_loader = provider.loaders(dataset_name, recipe["batch_size"], recipe["seed"])
     history = train(model, train_loader, epochs=recipe["epochs"], lr=recipe["lr"], optimizer=recipe["optimizer"],
                     momentum=recipe["momentum"], weight_decay=recipe["weight_decay"], schedule=recipe["schedule"],
                     progress=progress, val_loader=test_loader, seed=recipe["seed"])
@@ -209,19 +215,42 @@ def train_and_save(model_name: str, dataset_name: str, *, recipe: dict | None = 
 
 
 def train_or_load(model_name: str, dataset_name: str, *, recipe: dict | None = None, root: str | Path | None = None,
-                  progress: bool = True) -> tuple[nn.Module, dict]:
+                  progress: bool = True, provider: DataProvider | None = None) -> tuple[nn.Module, dict]:
     """(model, info): the verified checkpoint matching (model, dataset variant, recipe), else train one and save it.
 
     Looks in data/checkpoints/ (shipped) then data/checkpoints/local/; a fresh training run is saved to local/.
     The model comes back on the CPU in eval mode; info["test_accuracy"], info["train_seconds"], info["source"].
-    Introduced in 00_setup_and_baselines
     """
-    return train_and_save(model_name, dataset_name, recipe=recipe, root=root, shipped=False, progress=progress)
+    return train_and_save(model_name, dataset_name, recipe=recipe, root=root, shipped=False, progress=progress,
+                          provider=provider)
 
 
 def available_pairs() -> list[tuple[str, str]]:
     """Every (model, dataset) pair whose dataset is present offline (CIFAR-10 only where it exists)."""
-    from course.data import available
-
     return [(m, d) for d in DATASETS if available(d) for m in RECIPES]
 
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: train (or verify) baselines and record them in data/checkpoints/manifest.json."""
+    parser = argparse.ArgumentParser(prog="python -m course.checkpoints", description=main.__doc__)
+    parser.add_argument("--model", choices=sorted(RECIPES))
+    parser.add_argument("--dataset", choices=list(DATASETS))
+    parser.add_argument("--all", action="store_true", help="every model x every dataset available offline")
+    parser.add_argument("--local", action="store_true", help="write to data/checkpoints/local/ (not shipped)")
+    parser.add_argument("--force", action="store_true", help="retrain even when a matching checkpoint exists")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    if args.all == bool(args.model or args.dataset) or (not args.all and not (args.model and args.dataset)):
+        parser.error("give either --all, or both --model and --dataset")
+    pairs = available_pairs() if args.all else [(args.model, args.dataset)]
+    for model_name, dataset_name in pairs:
+        print(f"== {model_name} on {dataset_name}", flush=True)
+        _, info = train_and_save(model_name, dataset_name, shipped=not args.local, force=args.force,
+                                 progress=not args.no_progress)
+        print(f"   {info['source']}: {info['file']}  test accuracy {info['test_accuracy']:.4f}  "
+              f"({info['train_seconds']:.0f} s training)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

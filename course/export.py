@@ -13,14 +13,17 @@ Forms (`FORMATS`), for each prunable (Linear/Conv2d) weight W with n elements an
   - "bitmask_fp16": the same with fp16 values (2k bytes); lossy: each kept weight is rounded to fp16
                     (relative error <= 2**-11), so outputs match the original only to within that rounding.
 Biases, BatchNorm parameters and buffers are stored as they are (fp32) in every form.
-Introduced in 07_metrics_tradeoffs (the size table in 02_unstructured uses the same formats)
+
+`LOSSLESS` names the forms that can be a model's size: they give back every weight exactly, and
+`course.metrics.stored_size` takes the smallest of them. course_masks and torch_prune are lossless too, but they hold
+the dense tensors plus masks, so they are never smaller than dense; bitmask_fp16 rounds the values.
+Introduced in 02_unstructured (the storage forms); files for export in 07_metrics_tradeoffs
 """
 from __future__ import annotations
 
 import gzip
 import io
 import os
-import tempfile
 import warnings
 from collections import OrderedDict
 from pathlib import Path
@@ -29,18 +32,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from course import arguments
+from course.files import atomic_write_bytes, gzip_bytes
 from course.pruning.masks import MASK, apply_masks, prunable_layers, remove_masks, to_torch_prune
 
-__all__ = ["FORMATS", "SPARSE_FORMATS", "to_bytes", "gzip_bytes", "save_pruned", "load_pruned", "atomic_write_bytes"]
+__all__ = ["FORMATS", "SPARSE_FORMATS", "LOSSLESS", "to_bytes", "save_pruned", "load_pruned"]
 
 SPARSE_FORMATS = ("csr", "bitmask_fp32", "bitmask_fp16")
 FORMATS = ("dense", "course_masks", "torch_prune") + SPARSE_FORMATS
+#: The forms a model's size is the smallest of: every weight comes back exactly (see the module docstring).
+LOSSLESS = ("dense", "csr", "bitmask_fp32")
 _VERSION = 1
-
-
-def _check_fmt(fmt: str) -> None:
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown storage format {fmt!r}; choose one of {list(FORMATS)}")
 
 
 def _kept(module: nn.Module) -> torch.Tensor:
@@ -76,18 +78,26 @@ def _encode_sparse(model: nn.Module, fmt: str) -> dict:
             "masked": masked, "dense": dense, "sparse": sparse}
 
 
+def _dense_state(model: nn.Module) -> OrderedDict:
+    """`remove_masks(model).state_dict()` without copying the model: mask buffers dropped, masked weights × mask."""
+    state = model.state_dict()
+    masks = {f"{n}.weight": getattr(m, MASK) for n, m in model.named_modules() if hasattr(m, MASK)}
+    dense = OrderedDict((k, v * masks[k] if k in masks else v) for k, v in state.items() if not k.endswith(f".{MASK}"))
+    dense._metadata = getattr(state, "_metadata", None)
+    return dense
+
+
 def _payload(model: nn.Module, fmt: str):
     """What `torch.save` receives for `fmt`."""
-    _check_fmt(fmt)
+    arguments.choice(fmt, FORMATS, "storage format")
     if not isinstance(model, nn.Module):
         raise TypeError(f"expected an nn.Module, got {type(model).__name__}")
-    if fmt == "dense":
-        model = remove_masks(model)
-    elif fmt == "torch_prune":
-        model = to_torch_prune(model)
-    elif fmt in SPARSE_FORMATS:
+    if fmt in SPARSE_FORMATS:
         return _encode_sparse(model, fmt)
-    state = model.state_dict()                      # exactly what `torch.save(model.state_dict(), f)` writes
+    if fmt == "dense":
+        state = _dense_state(model)
+    else:                                           # exactly what `torch.save(model.state_dict(), f)` writes
+        state = (to_torch_prune(model) if fmt == "torch_prune" else model).state_dict()
     if any(v.device.type != "cpu" for v in state.values()):
         cpu = OrderedDict((k, v.cpu()) for k, v in state.items())
         cpu._metadata = getattr(state, "_metadata", None)
@@ -102,41 +112,14 @@ def to_bytes(model: nn.Module, fmt: str = "dense") -> bytes:
     return buf.getvalue()
 
 
-def gzip_bytes(data: bytes) -> bytes:
-    """gzip at level 9 with mtime=0: the same bytes for the same input (what `size_bytes(compressed=True)` counts)."""
-    return gzip.compress(data, compresslevel=9, mtime=0)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to `path` via a temp file in the same folder + rename, so no half-written file is ever seen."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)                   # mkstemp makes 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 def save_pruned(model: nn.Module, path: str | os.PathLike, fmt: str = "bitmask_fp16", *,
                 compress: bool = False) -> Path:
     """Write `model` to `path` in storage form `fmt` atomically; the file length equals `size_bytes(model, fmt)`.
 
     `compress=True` gzips the file (length `size_bytes(model, fmt, compressed=True)`); `load_pruned` reads both.
     """
-    _check_fmt(fmt)
-    if not isinstance(compress, bool):
-        raise TypeError(f"compress must be True or False, got {compress!r}")
+    arguments.choice(fmt, FORMATS, "storage format")
+    arguments.boolean(compress, "compress")
     data = to_bytes(model, fmt)
     return atomic_write_bytes(path, gzip_bytes(data) if compress else data)
 

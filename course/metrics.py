@@ -1,27 +1,49 @@
-"""What pruning buys, measured: parameters, bytes on disk, FLOPs and latency, with torch's own tools.
+"""What pruning buys, measured: accuracy, parameters, bytes on disk, FLOPs and latency, with torch's own tools.
 
-`report` puts them side by side in one report card.
+`report` puts them side by side in one report card. The size of a model is defined once, by `stored_size`: the
+smallest file among the lossless storage forms (`course.export.LOSSLESS`), in raw bytes, exactly what
+`save_pruned(model, path, form)` writes. The report card, the trade-offs, the widgets and notebook 07 all use it.
+Latency comes from `course.timing`, the one timer.
 Introduced in 00_setup_and_baselines
 """
 from __future__ import annotations
 
 import copy
-import numbers
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
-from torch.utils import benchmark
 from torch.utils.flop_counter import FlopCounterMode
 
-from course.export import FORMATS, gzip_bytes, to_bytes
+from course import arguments
+from course.export import FORMATS, LOSSLESS, to_bytes
+from course.files import gzip_bytes
+from course.inputs import batches, eval_mode, example_input, model_device
 from course.pruning.masks import prunable_layers
 from course.table import Table
-from course.train import eval_mode, evaluate
+from course.timing import fastest_rounds, latency
 
-__all__ = ["ParamCount", "count_params", "size_bytes", "size_table", "FlopCount", "count_flops",
-           "LatencyResult", "latency", "ReportCard", "report"]
+__all__ = ["evaluate", "ParamCount", "count_params", "size_bytes", "stored_size", "size_table", "FlopCount",
+           "count_flops", "ReportCard", "report"]
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: Iterable, device: str | torch.device | None = None) -> float:
+    """Top-1 accuracy = correct / N over `loader` (or one (X, y) pair), in eval mode; the model's modes and device
+    are left as they were. `device=None` evaluates where the model is; another device evaluates a copy moved there.
+    """
+    if device is not None and torch.device(device) != model_device(model):
+        model = copy.deepcopy(model).to(device)
+    dev = model_device(model)
+    correct = total = 0
+    with eval_mode(model):
+        for x, y in batches(loader):                          # x: (N, C, H, W), y: (N,)
+            x, y = x.to(dev), y.to(dev)
+            correct += int((model(x).argmax(dim=1) == y).sum())
+            total += y.numel()
+    if total == 0:
+        raise ValueError("the loader yielded no samples; cannot compute an accuracy")
+    return correct / total
 
 
 class ParamCount(Table):
@@ -68,6 +90,16 @@ def size_bytes(model: nn.Module, fmt: str = "dense", *, compressed: bool = False
     return len(gzip_bytes(data)) if compressed else len(data)
 
 
+def stored_size(model: nn.Module) -> tuple[str, int]:
+    """THE size of a model: (form, bytes) of its smallest lossless file, min over `LOSSLESS` of `size_bytes(model, form)`.
+
+    Raw bytes, not gzip'd: exactly what `save_pruned(model, path, form)` writes. Ties go to the earlier form in
+    `LOSSLESS` (dense, csr, bitmask_fp32).
+    """
+    size, _, form = min((size_bytes(model, f), i, f) for i, f in enumerate(LOSSLESS))
+    return form, size
+
+
 def size_table(model: nn.Module) -> Table:
     """Every storage form's size in bytes, raw and gzip'd, with ratio = dense raw bytes / this form's bytes."""
     rows = []
@@ -78,20 +110,8 @@ def size_table(model: nn.Module) -> Table:
         rows.append((fmt, len(data), gz, dense / len(data), dense / gz))
     return Table(["format", "bytes", "gzip bytes", "ratio", "gzip ratio"], rows, title="Storage size",
                  formats={"bytes": "bytes", "gzip bytes": "bytes", "ratio": ".2f", "gzip ratio": ".2f"},
-                 note="ratio = dense bytes / bytes; bitmask_fp16 is lossy (values rounded to fp16)")
-
-
-def _input(model: nn.Module, input_shape, batch_size: int) -> torch.Tensor:
-    """A random input (batch_size, *input_shape) on the model's device; input_shape defaults to `model.in_shape`."""
-    if input_shape is None:
-        input_shape = getattr(model, "in_shape", None)
-        if input_shape is None:
-            raise ValueError("input_shape is required (e.g. (1, 28, 28)) for a model without `.in_shape`")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    first = next(iter(model.parameters()), None) if isinstance(model, nn.Module) else None
-    dev = first.device if first is not None else torch.device("cpu")
-    return torch.randn(batch_size, *input_shape, generator=torch.Generator().manual_seed(0)).to(dev)
+                 note="ratio = dense bytes / bytes; bitmask_fp16 is lossy (values rounded to fp16); "
+                      "a model's size (stored_size) is the smallest of dense, csr and bitmask_fp32, raw")
 
 
 class FlopCount(Table):
@@ -127,7 +147,7 @@ def count_flops(model: nn.Module, input_shape=None, *, batch_size: int = 1) -> F
     per output element); elementwise ops (bias, ReLU, BatchNorm, pooling) count 0. Effective FLOPs of a
     prunable layer = its dense FLOPs x its weight density (nonzero / numel); other ops are unchanged.
     """
-    x = _input(model, input_shape, batch_size)
+    x = example_input(model, input_shape, batch_size)
     counter = FlopCounterMode(display=False)
     with eval_mode(model), torch.no_grad(), counter:
         model(x)
@@ -146,86 +166,6 @@ def count_flops(model: nn.Module, input_shape=None, *, batch_size: int = 1) -> F
     return FlopCount(rows, batch_size)
 
 
-@dataclass(frozen=True)
-class LatencyResult:
-    """Median and interquartile range of one forward pass, in milliseconds."""
-
-    median_ms: float
-    iqr_ms: float
-    batch_size: int
-    threads: int
-    runs: int
-
-    def __repr__(self) -> str:
-        return (f"{self.median_ms:.3f} ms ± {self.iqr_ms:.3f} (IQR) per batch of {self.batch_size}, "
-                f"{self.threads} thread(s), {self.runs} measurements")
-
-
-def latency(model: nn.Module | Callable[[torch.Tensor], torch.Tensor], batch_size: int = 1, *,
-            input_shape=None, threads: int | None = None, min_run_time: float = 0.5) -> LatencyResult:
-    """Time `model(x)` for x of shape (batch_size, *input_shape) with `torch.utils.benchmark.Timer`.
-
-    Uses `blocked_autorange(min_run_time)` with a fixed thread count (default `torch.get_num_threads()`),
-    in eval mode under `torch.inference_mode()`; the model's train/eval flags are restored afterwards.
-    """
-    if not callable(model):
-        raise TypeError(f"model must be an nn.Module or a callable taking one tensor, got {type(model).__name__}")
-    threads = torch.get_num_threads() if threads is None else int(threads)
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
-    x = _input(model, input_shape, batch_size)
-
-    def forward() -> None:
-        with torch.inference_mode():
-            model(x)
-
-    with eval_mode(model):
-        forward()                                             # warm-up (allocations, lazy init)
-        timer = benchmark.Timer(stmt="forward()", globals={"forward": forward}, num_threads=threads)
-        m = timer.blocked_autorange(min_run_time=min_run_time)
-    return LatencyResult(median_ms=m.median * 1e3, iqr_ms=m.iqr * 1e3, batch_size=batch_size,
-                         threads=threads, runs=len(m.times))
-
-
-
-def check_rounds(rounds) -> int:
-    """`rounds` as an int >= 1, or ValueError naming the valid range."""
-    if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or rounds < 1:
-        raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
-    return int(rounds)
-
-
-def _fresh_copy(model):
-    """A deep copy of an nn.Module (new memory), or the model itself when it cannot be copied (CSR tensors)."""
-    if not isinstance(model, nn.Module):
-        return model
-    try:
-        return copy.deepcopy(model)
-    except (RuntimeError, NotImplementedError):     # sparse CSR storage, or a non-leaf weight of torch prune
-        return model
-
-
-def fastest_rounds(models: dict, batch_sizes, rounds: int, *, bar=None, **timing) -> dict:
-    """{(name, batch): LatencyResult}: each model's fastest of `rounds` rounds of `latency(...)`.
-
-    Every round times a fresh copy of every model (those that can be deep-copied), one after the other. Interleaving
-    exposes the models to the same background load; fresh copies get new memory placement (two copies of one model
-    can differ in speed through cache and TLB effects alone). The fastest round is the least disturbed one:
-    interference only adds time. `timing` goes to `latency` (input_shape, threads, min_run_time).
-    """
-    best: dict = {}
-    for _ in range(check_rounds(rounds)):
-        for name, model in models.items():
-            fresh = _fresh_copy(model)
-            for b in batch_sizes:
-                result = latency(fresh, b, **timing)
-                if (name, b) not in best or result.median_ms < best[name, b].median_ms:
-                    best[name, b] = result
-                if bar is not None:
-                    bar.update(1)
-    return best
-
-
 class ReportCard(Table):
     """One row per model; `.rows_by_name[name]` gives a row as a dict."""
 
@@ -234,21 +174,18 @@ class ReportCard(Table):
         return {row["model"]: row for row in self}
 
 
-#: Lossless storage forms that `report` picks the smallest of (bitmask_fp16 changes the weights, so it is left out).
-LOSSLESS = ("dense", "csr", "bitmask_fp32")
-
-
 def report(models: dict[str, nn.Module], *, reference: str | None = None, loader=None, input_shape=None,
            batch_size: int = 1, threads: int | None = None, min_run_time: float = 0.5, rounds: int = 1,
-           progress: bool = True) -> ReportCard:
+           progress: bool = True, timer: Callable = latency) -> ReportCard:
     """A report card: accuracy, params, size, FLOPs, latency per model, and ratios against `reference`.
 
-    stored = min over lossless forms (dense, csr, bitmask_fp32) of gzip'd bytes; size x = ref stored / stored;
+    stored = `stored_size` (the smallest lossless file, raw bytes); size x = ref stored / stored;
     FLOPs x = ref effective FLOPs / effective FLOPs; speedup = ref median latency / median latency.
     `reference` defaults to the first model. Accuracy needs `loader` (else it is left blank).
 
-    Latency is each model's fastest of `rounds` rounds (`fastest_rounds`): every round times a fresh copy of every
-    model in turn, so background load and memory placement do not decide a close comparison at batch 1.
+    Latency is each model's fastest of `rounds` rounds (`course.timing.fastest_rounds`, timed with `timer`): every
+    round times a fresh copy of every model in turn, so background load and memory placement do not decide a close
+    comparison at batch 1.
     """
     from tqdm.auto import tqdm
 
@@ -257,7 +194,7 @@ def report(models: dict[str, nn.Module], *, reference: str | None = None, loader
     reference = next(iter(models)) if reference is None else reference
     if reference not in models:
         raise ValueError(f"reference {reference!r} is not one of the models {list(models)}")
-    rounds = check_rounds(rounds)
+    rounds = arguments.integer(rounds, "rounds", low=1)
     bar = tqdm(total=len(models) * (1 + rounds), desc="report card", disable=not progress, leave=False)
     measured = {}
     for name, model in models.items():
@@ -265,12 +202,12 @@ def report(models: dict[str, nn.Module], *, reference: str | None = None, loader
         if loader is not None:
             acc = evaluate(model, loader)
         params = count_params(model)
-        stored = min((size_bytes(model, f, compressed=True), f) for f in LOSSLESS)
+        form, stored = stored_size(model)
         flops = count_flops(model, input_shape, batch_size=batch_size)
-        measured[name] = [acc, params, size_bytes(model, "dense"), stored, flops, None]
+        measured[name] = [acc, params, size_bytes(model, "dense"), (stored, form), flops, None]
         bar.update(1)
-    fastest = fastest_rounds(models, [batch_size], rounds, bar=bar, input_shape=input_shape, threads=threads,
-                             min_run_time=min_run_time)
+    fastest = fastest_rounds(models, [batch_size], rounds, timer=timer, bar=bar, input_shape=input_shape,
+                             threads=threads, min_run_time=min_run_time)
     for name in models:
         measured[name][5] = fastest[name, batch_size]
     bar.close()
@@ -280,12 +217,12 @@ def report(models: dict[str, nn.Module], *, reference: str | None = None, loader
         rows.append((name, acc, params.total, params.nonzero, dense, stored, form, flops.dense,
                      flops.effective, lat.median_ms, lat.iqr_ms, ref[3][0] / stored,
                      ref[4].effective / flops.effective, ref[5].median_ms / lat.median_ms))
-    columns = ["model", "accuracy", "params", "nonzero", "dense size", "stored (gzip)", "stored form",
+    columns = ["model", "accuracy", "params", "nonzero", "dense size", "stored", "stored form",
                "FLOPs", "eff. FLOPs", "latency ms", "IQR ms", "size ×", "FLOPs ×", "speedup ×"]
-    formats = {"accuracy": ".2%", "dense size": "bytes", "stored (gzip)": "bytes", "FLOPs": "count",
+    formats = {"accuracy": ".2%", "dense size": "bytes", "stored": "bytes", "FLOPs": "count",
                "eff. FLOPs": "count", "latency ms": ".3f", "IQR ms": ".3f", "size ×": ".2f", "FLOPs ×": ".2f",
                "speedup ×": ".2f"}
     threads = torch.get_num_threads() if threads is None else threads
     note = (f"ratios against {reference!r}; latency: batch {batch_size}, {threads} thread(s), this machine; "
-            f"stored = smallest lossless form, gzip'd")
+            f"stored = the smallest lossless file (stored_size)")
     return ReportCard(columns, rows, title="Report card", formats=formats, note=note)

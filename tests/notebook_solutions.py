@@ -5,7 +5,6 @@ the tests hold to its check.
 """
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
 from pathlib import Path
@@ -14,15 +13,14 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
+from scripts import nb as _nb
+
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("nb_script", ROOT / "scripts" / "nb.py")
-_nb = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_nb)
 
 
 def solution_cells(stem: str) -> list[tuple[str, str]]:
     """[(solution cell source, source of the next code cell)] of notebooks/src/{stem}.py, in order."""
-    cells = [c.source for c in _nb.parse_percent((ROOT / "notebooks" / "src" / f"{stem}.py").read_text()).cells
+    cells = [c.source for c in _nb.read_source(ROOT / "notebooks" / "src" / f"{stem}.py").cells
              if c.cell_type == "code"]
     return [(src, cells[i + 1] if i + 1 < len(cells) else "") for i, src in enumerate(cells)
             if "### BEGIN SOLUTION" in src]

@@ -132,7 +132,7 @@ def browser():
 def baseline():
     """The shipped baseline and held-out batch the notebook uses, loaded in the test process for the twin."""
     from course.data import held_out_batch
-    from course.train import train_or_load
+    from course import train_or_load
 
     model, _ = train_or_load("lenet300", "mnist", progress=False)
     X, y = held_out_batch("mnist", 1000)

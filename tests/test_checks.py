@@ -401,9 +401,9 @@ def test_pick_under_budget_catches_typical_mistakes(wrong, fragment):
 
 
 def test_checks_leave_their_own_data_untouched_between_runs():
-    before = copy.deepcopy(checks.exercises_core._CONFIGS)
+    before = copy.deepcopy(checks.nb07._CONFIGS)
     checks.check_pick_under_budget(_sorts_in_place)
-    assert checks.exercises_core._CONFIGS == before
+    assert checks.nb07._CONFIGS == before
 
 
 # --- every notebook's own solution passes its own check ------------------------------------------------------

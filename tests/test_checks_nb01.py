@@ -6,7 +6,7 @@ from torch import nn
 
 from course import build_model, layer_sparsity, prune_unstructured
 from course.checks import CheckResult, check_achieved_sparsity, check_largest_sparsity_within, check_magnitude_mask
-from course.sweeps import largest_sparsity_within
+from course.lessons.sweeps import largest_sparsity_within
 from notebook_solutions import solutions
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from course.checks import CheckResult, check_spearman
-from course.oracle import spearman as library_spearman
+from course.lessons.oracle import spearman as library_spearman
 
 
 def assert_fails(result: CheckResult, *fragments: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from course.checks import CheckResult, check_pareto_front
-from course.tradeoffs import pareto_front
+from course.lessons.tradeoffs import pareto_front
 
 
 def front(points):

@@ -129,3 +129,70 @@ def test_bad_inputs_are_refused_with_the_choices():
         score(net(), "gradient", [])
     with pytest.raises(ValueError, match="no prunable layers"):
         score(nn.Sequential(nn.ReLU()), "magnitude")
+
+
+# --- one registry, and your own criterion --------------------------------------------------------------------
+
+def test_one_registry_for_weights_and_units_with_one_vocabulary():
+    from course.pruning.criteria import ALIASES, UNIT_CRITERIA, criterion_for
+    from course.pruning.structured import unit_scores
+
+    assert sorted(UNIT_CRITERIA) == ["l2", "magnitude", "random", "taylor"]
+    assert ALIASES["units"] == {"l1": "magnitude"}
+    assert criterion_for("l1", "units") is criterion_for("magnitude", "units")
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    magnitude = unit_scores(model, "magnitude")
+    assert torch.allclose(magnitude["0"], model[0].weight.abs().sum(1))      # the L1 norm of each unit's row
+    assert all(torch.equal(magnitude[n], s) for n, s in unit_scores(model, "l1").items())
+    with pytest.raises(ValueError, match="choose one of .*'l1'.*fn\\(weight, grad\\)"):
+        criterion_for("snip", "units")
+
+
+def test_the_taylor_score_of_exercise_04_1_plugs_in_as_a_criterion():
+    from notebook_solutions import solutions
+
+    from course.pruning.unstructured import prune_unstructured
+
+    taylor_score = solutions("04_criteria").taylor_score             # the learner's own fn(weight, grad)
+    model, data = net(), batches(3)
+    mine = score(model, taylor_score, data)
+    library = score(model, "taylor", data)
+    assert all(torch.allclose(mine[n], library[n]) for n in library)
+    ours = prune_unstructured(model, 0.6, criterion=taylor_score, data=data, scope="global")
+    theirs = prune_unstructured(model, 0.6, criterion="taylor", data=data, scope="global")
+    assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), theirs.state_dict().values()))
+    with pytest.raises(ValueError, match="needs data"):
+        prune_unstructured(model, 0.5, criterion=taylor_score)           # fn(weight, grad) needs gradients
+
+
+def test_a_function_of_the_weight_alone_needs_no_data_and_its_shape_is_checked():
+    from course.pruning.structured import prune_structured, unit_scores
+
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    assert all(torch.equal(a, b) for a, b in zip(score(model, lambda w: w.abs()).values(),
+                                                  score(model, "magnitude").values()))
+    l1 = unit_scores(model, lambda w: w.abs().sum(1))                     # one score per output unit
+    assert torch.allclose(l1["0"], unit_scores(model, "l1")["0"])
+    assert prune_structured(model, 0.4, criterion=lambda w: w.abs().sum(1))[0].out_features == 3
+    with pytest.raises(ValueError, match=r"shape \(5,\).*one score per output unit"):
+        unit_scores(model, lambda w: w.abs())                             # weight-shaped: not one per unit
+    with pytest.raises(TypeError, match=r"takes \(weight\) or \(weight, grad\)"):
+        score(model, lambda w, g, h: w)
+
+
+def test_registering_a_criterion_makes_it_usable_by_name():
+    from course.pruning import criteria
+    from course.pruning.unstructured import prune_unstructured
+
+    @criteria.register("smallest_first_test", "weights")
+    def inverse(model, layers, **_):
+        return {name: -m.weight.detach().abs() for name, m in layers}     # keeps the SMALLEST weights
+
+    try:
+        model = net()
+        pruned = prune_unstructured(model, 0.5, criterion="smallest_first_test")
+        kept = pruned[0].weight[pruned[0].prune_mask].abs()
+        dropped = model[0].weight[~pruned[0].prune_mask].abs()
+        assert kept.max() <= dropped.min()
+    finally:
+        del criteria.CRITERIA["smallest_first_test"]

@@ -13,9 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from course import config, data, data_cli, download
-from course.download import Checksum, ChecksumError, DataUnavailableError
-from course.formats import FormatError, encode_cifar_batch, encode_idx, gzip_bytes, parse_cifar_batch, parse_idx
+from course import config, data
+from course.data import cli as data_cli
+from course.data import download, loading
+from course.data.download import Checksum, ChecksumError, DataUnavailableError
+from course.data.formats import FormatError, encode_cifar_batch, encode_idx, parse_cifar_batch, parse_idx
+from course.files import gzip_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 FASHION_OS = Path("/usr/share/datasets/fashion-mnist")
@@ -26,14 +29,14 @@ MNIST10K_COUNTS = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch):
-    monkeypatch.setattr(download, "_unreachable", set())
+    download.forget_unreachable()
     monkeypatch.delenv("COURSE_MIRROR", raising=False)
 
 
 @pytest.fixture
 def offline(dead_url, monkeypatch):
-    """Point every dataset's mirrors at a closed port on 127.0.0.1, like a machine without internet."""
-    monkeypatch.setattr(download, "MIRRORS", {name: (dead_url,) for name in download.MIRRORS})
+    """Point every dataset's mirrors at a closed port on 127.0.0.1 (COURSE_MIRROR), like a machine without internet."""
+    monkeypatch.setenv("COURSE_MIRROR", dead_url)
 
 
 # --- IDX and CIFAR parsers ------------------------------------------------------------------------------------
@@ -96,11 +99,11 @@ def test_cifar_parser_refuses_code_and_bad_batches():
 # --- names, splits, shapes ------------------------------------------------------------------------------------
 
 def test_unknown_name_and_split_raise_value_errors_listing_choices():
-    with pytest.raises(ValueError, match="unknown dataset 'mnsit'; valid names: mnist, fashion-mnist, cifar10"):
+    with pytest.raises(ValueError, match=r"unknown dataset 'mnsit'; choose one of \['mnist', 'fashion-mnist', 'cifar10'\]"):
         data.load_dataset("mnsit")
-    with pytest.raises(ValueError, match="unknown split 'val'; valid splits: train, test"):
+    with pytest.raises(ValueError, match=r"unknown split 'val'; choose one of \['train', 'test'\]"):
         data.load_dataset("mnist", "val")
-    with pytest.raises(ValueError, match="valid names"):
+    with pytest.raises(ValueError, match="choose one of"):
         data.make_loaders("cifar100")
 
 
@@ -177,14 +180,14 @@ def test_corrupt_cache_raises_instead_of_falling_back(tmp_path, offline):
 
 def test_corrupt_file_is_never_parsed(tmp_path, monkeypatch):
     shipped = tmp_path / "mnist10k"
-    shutil.copytree(data.SHIPPED_DIR, shipped)
+    shutil.copytree(loading.SHIPPED_DIR, shipped)
     target = shipped / "t10k-labels-idx1-ubyte.gz"
     raw = bytearray(gzip.decompress(target.read_bytes()))
     raw[100] = (raw[100] + 1) % 10  # a valid label, wrong value: only the checksum can notice
     target.write_bytes(gzip_bytes(bytes(raw)))
-    monkeypatch.setattr(data, "SHIPPED_DIR", shipped)
+    monkeypatch.setattr(loading, "SHIPPED_DIR", shipped)
     with monkeypatch.context() as patch, pytest.raises(ChecksumError) as err:
-        patch.setattr(data, "parse_idx", lambda *a, **k: pytest.fail("a file reached the parser"))
+        patch.setattr(loading, "parse_idx", lambda *a, **k: pytest.fail("a file reached the parser"))
         data.load_dataset("mnist", "test", root=tmp_path, download=False)
     assert str(target) in str(err.value) and "git checkout -- data/mnist10k" in str(err.value)
     assert data_cli.prepare(root=tmp_path) == 1
@@ -197,7 +200,7 @@ def test_offline_without_any_copy_says_how_to_get_the_data(tmp_path, offline, mo
     assert message.startswith("CIFAR-10 is not available here: no copy on disk, and the download failed.")
     assert "cannot connect" in message and "`make data`" in message and "Traceback" not in message
     assert err.value.__context__ is None and err.value.__cause__ is None  # no urllib traceback attached
-    monkeypatch.setattr(data, "OS_DIRS", {})
+    monkeypatch.setattr(loading, "OS_DIRS", {})
     with pytest.raises(DataUnavailableError, match=r"apt-get install dataset-fashion-mnist"):
         data.load_dataset("fashion-mnist", root=tmp_path)
     with pytest.raises(DataUnavailableError, match="download=False"):
@@ -257,7 +260,7 @@ def test_fast_mode_uses_stratified_subsets(tmp_path, monkeypatch):
 
 
 def test_make_loaders_rejects_bad_sizes(tmp_path):
-    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
         data.make_loaders("mnist", batch_size=0, download=False)
     with pytest.raises(ValueError, match="train_size must be an int between 1 and 8000"):
         data.make_loaders("mnist", root=tmp_path, download=False, train_size=9000)

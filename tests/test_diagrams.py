@@ -12,7 +12,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from course import build_model, dependency_groups  # noqa: E402
-from course.diagrams import COLORS, draw_dependency_group, residual_layout  # noqa: E402
+from course.lessons.diagrams import COLORS, draw_dependency_group, residual_layout  # noqa: E402
 from course.pruning.torch_pruning_interop import DependencyGroup  # noqa: E402
 
 DRAWN = (nn.Conv2d, nn.BatchNorm2d, nn.Linear)

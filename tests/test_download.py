@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from course import data, download
-from course.download import Checksum, ChecksumError, DataUnavailableError
-from course.formats import encode_idx, gzip_bytes
+from course import data
+from course.data import download
+from course.data.download import Checksum, ChecksumError, DataUnavailableError
+from course.data.formats import encode_idx
+from course.files import gzip_bytes
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CIFAR_TGZ = FIXTURES / "cifar10" / "cifar-10-python.tar.gz"
@@ -22,7 +24,7 @@ CIFAR_TGZ = FIXTURES / "cifar10" / "cifar-10-python.tar.gz"
 @pytest.fixture(autouse=True)
 def _fresh_unreachable(monkeypatch):
     """Each test starts with no host remembered as unreachable, and without $COURSE_MIRROR."""
-    monkeypatch.setattr(download, "_unreachable", set())
+    download.forget_unreachable()
     monkeypatch.delenv("COURSE_MIRROR", raising=False)
 
 
@@ -107,7 +109,7 @@ def test_second_mirror_is_used_when_the_first_is_down(http_server, dead_url, tmp
     http_server.files.update(files)
     ds = data.load_dataset("mnist", "test", root=tmp_path, mirrors=[dead_url, http_server.url], checksums=sums)
     assert ds.info.source == "download" and len(ds) == 30
-    assert len(download._unreachable) == 1  # the dead host was remembered, and skipped for the next three files
+    assert len(download.UNREACHABLE) == 1  # the dead host was remembered, and skipped for the next three files
 
 
 def test_course_mirror_env_var_replaces_the_official_mirrors(http_server, tmp_path, mnist_mini, monkeypatch):

@@ -1,4 +1,4 @@
-"""The learner-copy generator (course.exercises) and the staleness of the committed copies."""
+"""The learner-copy generator (scripts/exercises.py, `make exercises`) and the staleness of the committed copies."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course import exercises
-from course.exercises import ExerciseError, make_exercise, render, strip_solutions
+from scripts import exercises
+from scripts.exercises import ExerciseError, make_exercise, render, strip_solutions
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -143,12 +143,12 @@ def test_check_mode_lists_stale_missing_and_orphaned_copies(tmp_path):
     nbformat.write(nb, tmp_path / "02_unstructured.ipynb")
     (tmp_path / "exercises" / "05_local_vs_global.ipynb").write_text("{}")
     assert [line.split(": ")[1] for line in exercises.stale(tmp_path)] == ["out of date", "orphaned (its notebook is gone or has no solutions)"]
-    cli = [sys.executable, "-m", "course.exercises"]
-    res = subprocess.run([*cli, "--check", str(tmp_path)], capture_output=True, text=True)
+    cli = [sys.executable, "-m", "scripts.exercises"]
+    res = subprocess.run([*cli, "--check", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 1 and "02_unstructured.ipynb: out of date" in res.stdout
-    assert subprocess.run([*cli, str(tmp_path)], capture_output=True, text=True).returncode == 0
+    assert subprocess.run([*cli, str(tmp_path)], capture_output=True, text=True, cwd=ROOT).returncode == 0
     assert not (tmp_path / "exercises" / "05_local_vs_global.ipynb").exists()
-    assert subprocess.run([*cli, "--check", str(tmp_path)], capture_output=True, text=True).returncode == 0
+    assert subprocess.run([*cli, "--check", str(tmp_path)], capture_output=True, text=True, cwd=ROOT).returncode == 0
 
 
 @pytest.mark.parametrize("source, message", [
@@ -179,7 +179,8 @@ def test_the_cli_reports_errors_with_exit_code_2(tmp_path):
     nb = synthetic()
     nb.cells[1].source = MASK_CELL.replace("    ### END SOLUTION\n", "")
     nbformat.write(nb, tmp_path / "02_unstructured.ipynb")
-    res = subprocess.run([sys.executable, "-m", "course.exercises", str(tmp_path)], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-m", "scripts.exercises", str(tmp_path)], capture_output=True, text=True,
+                         cwd=ROOT)
     assert res.returncode == 2 and "02_unstructured.ipynb, cell 2" in res.stderr
     assert not (tmp_path / "exercises").exists()
 

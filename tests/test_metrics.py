@@ -1,4 +1,5 @@
-"""course.metrics: parameter counts, real file sizes, FLOPs against hand-computed formulas, latency, report card."""
+"""course.metrics and course.timing: parameter counts, real file sizes, FLOPs against hand-computed formulas, latency,
+the report card."""
 from __future__ import annotations
 
 import gzip
@@ -8,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from course import metrics
+from course import metrics, timing
 from course.export import FORMATS, save_pruned
 from course.models import build_model
 from course.pruning.masks import apply_masks, prunable_layers, remove_masks
@@ -115,7 +116,7 @@ def test_flops_and_latency_leave_the_model_as_it_was():
     model = build_model("vgg", (1, 28, 28)).train()
     state = {k: v.clone() for k, v in model.state_dict().items()}
     metrics.count_flops(model)                                  # input shape from model.in_shape
-    result = metrics.latency(model, 2, min_run_time=0.05, threads=1)
+    result = timing.latency(model, 2, min_run_time=0.05, threads=1)
     assert model.training and all(m.training for m in model.modules())
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())   # BN stats untouched
     assert result.batch_size == 2 and result.threads == 1 and result.median_ms > 0 and result.iqr_ms >= 0
@@ -127,7 +128,7 @@ def test_latency_times_any_callable_such_as_a_csr_matmul():
     weight = masked(build_model("lenet300"), 0.1).fc1.weight.detach()
     sparse = weight.to_sparse_csr()
     threads = torch.get_num_threads()
-    result = metrics.latency(lambda x: (sparse @ x.flatten(1).T).T, 4, input_shape=(1, 28, 28),
+    result = timing.latency(lambda x: (sparse @ x.flatten(1).T).T, 4, input_shape=(1, 28, 28),
                              min_run_time=0.05)
     assert result.median_ms > 0 and result.threads == threads == torch.get_num_threads()
 
@@ -137,11 +138,11 @@ def test_bad_arguments_name_what_is_wrong():
     with pytest.raises(ValueError, match="unknown storage format 'zip'.*csr"):
         metrics.size_bytes(model, "zip")
     with pytest.raises(ValueError, match="batch_size"):
-        metrics.latency(model, 0)
+        timing.latency(model, 0)
     with pytest.raises(ValueError, match="input_shape is required"):
-        metrics.latency(lambda x: x, 1)
+        timing.latency(lambda x: x, 1)
     with pytest.raises(TypeError, match="callable"):
-        metrics.latency(42, 1, input_shape=(1, 28, 28))
+        timing.latency(42, 1, input_shape=(1, 28, 28))
     with pytest.raises(ValueError, match="columns"):
         Table(["a", "b"], [(1,)])
 
@@ -160,28 +161,28 @@ def test_report_card_measures_and_compares():
     assert rows["pruned"]["accuracy"] == pytest.approx(expected)
     assert rows["dense"]["size ×"] == rows["dense"]["FLOPs ×"] == rows["dense"]["speedup ×"] == 1.0
     assert rows["pruned"]["nonzero"] == metrics.count_params(pruned).nonzero
-    assert rows["pruned"]["stored (gzip)"] == min(metrics.size_bytes(pruned, f, compressed=True)
-                                                   for f in ("dense", "csr", "bitmask_fp32"))
+    assert rows["pruned"]["stored"] == metrics.stored_size(pruned)[1] == min(metrics.size_bytes(pruned, f)
+                                                                            for f in ("dense", "csr", "bitmask_fp32"))
+    assert rows["pruned"]["stored form"] == metrics.stored_size(pruned)[0]
     assert rows["pruned"]["size ×"] > 4 and rows["pruned"]["FLOPs ×"] > 8
     assert "Report card" in str(card) and "<table>" in card._repr_html_()
     with pytest.raises(ValueError, match="reference 'x' is not one of"):
         metrics.report({"dense": dense}, reference="x", progress=False)
 
 
-def test_report_card_rounds_keep_each_models_fastest_round(monkeypatch):
+def test_report_card_rounds_keep_each_models_fastest_round():
     dense = build_model("lenet300").eval()
     timings = iter([3.0, 5.0, 1.0, 4.0, 2.0, 6.0])       # rounds x models, in the order they are timed
     seen = []
 
     def fake_latency(model, batch_size, **kw):
         seen.append(model)
-        return metrics.LatencyResult(next(timings), 0.1, batch_size, 1, 10)
+        return timing.LatencyResult(next(timings), 0.1, batch_size, 1, 10)
 
-    monkeypatch.setattr(metrics, "latency", fake_latency)
-    card = metrics.report({"a": dense, "b": masked(dense, 0.5)}, rounds=3, progress=False)
+    card = metrics.report({"a": dense, "b": masked(dense, 0.5)}, rounds=3, progress=False, timer=fake_latency)
     rows = card.rows_by_name
     assert rows["a"]["latency ms"] == 1.0 and rows["b"]["latency ms"] == 4.0    # min of (3, 1, 2) and (5, 4, 6)
     assert rows["b"]["speedup ×"] == pytest.approx(0.25)
     assert all(m is not dense for m in seen)                                   # fresh copies, never the model itself
-    with pytest.raises(ValueError, match="rounds must be an integer >= 1"):
+    with pytest.raises(ValueError, match="rounds must be an int >= 1"):
         metrics.report({"a": dense}, rounds=0, progress=False)

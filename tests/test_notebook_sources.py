@@ -1,23 +1,21 @@
 """Every notebook has a readable percent-format source in notebooks/src/, and the two say the same thing.
 
 The sources make reviews possible (a diff of .py lines, not of notebook JSON); the notebooks carry the outputs of
-a full run. Edit either, then bring the other in line: `python scripts/nb.py build notebooks/src/NN_*.py` (and
-`run`) after editing a source, or copy a cell back after editing in Jupyter.
+a full run. Edit either, then bring the other in line with jupytext: `python scripts/nb.py build
+notebooks/src/NN_*.py` after editing a source (outputs of unchanged cells are kept), `python scripts/nb.py source
+notebooks/NN_*.ipynb` after editing a notebook in Jupyter.
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from scripts import nb as nb_script
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-
-_spec = importlib.util.spec_from_file_location("nb_script", ROOT / "scripts" / "nb.py")
-nb_script = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(nb_script)
 
 
 def test_every_notebook_has_a_source_and_every_source_a_notebook():
@@ -27,13 +25,21 @@ def test_every_notebook_has_a_source_and_every_source_a_notebook():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_cells_match_their_source(path):
-    built = nb_script.parse_percent((ROOT / "notebooks" / "src" / f"{path.stem}.py").read_text())
+    built = nb_script.read_source(ROOT / "notebooks" / "src" / f"{path.stem}.py")
     committed = nbformat.read(path, as_version=4)
     want = [(c.cell_type, c.source) for c in built.cells]
     have = [(c.cell_type, c.source) for c in committed.cells]
     assert len(have) == len(want), f"{path.name}: {len(have)} cells, its source has {len(want)}"
     for i, (h, w) in enumerate(zip(have, want)):
         assert h == w, f"{path.name}, cell {i} differs from notebooks/src/{path.stem}.py:\n{h[1][:300]}\n---\n{w[1][:300]}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_jupytext_writes_the_source_back_unchanged(path):
+    # no metadata header and no cell metadata in the sources: a round trip through jupytext changes nothing
+    source = (ROOT / "notebooks" / "src" / f"{path.stem}.py").read_text()
+    assert not source.startswith("# ---"), "a jupytext header crept into the source"
+    assert nb_script.source_text(nbformat.read(path, as_version=4)) == source
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

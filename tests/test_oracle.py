@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from course.oracle import gather, loss_change, rank, sample_weights, spearman
+from course.lessons.oracle import gather, loss_change, rank, sample_weights, spearman
 
 
 def conv_net(seed: int = 0) -> nn.Sequential:

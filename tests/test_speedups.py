@@ -1,4 +1,4 @@
-"""course.speedups: table structure, FLOP ratios from torch's counter, the break-even interpolation, no mutation.
+"""course.lessons.speedups and course.timing: table structure, FLOP ratios from torch's counter, the break-even interpolation, no mutation.
 
 Timings are never asserted (they depend on the machine); only what must hold whatever the clock says.
 """
@@ -11,8 +11,7 @@ import torch
 from torch import nn
 
 from course import build_model, count_flops
-from course import metrics
-from course.speedups import break_even, csr_sweep, slim_sweep
+from course.lessons.speedups import break_even, csr_sweep, slim_sweep
 
 FAST_TIMING = {"min_run_time": 0.01, "progress": False}
 
@@ -44,11 +43,11 @@ def test_csr_sweep_rejects_bad_sparsities(bad, error):
         csr_sweep(nn.Sequential(nn.Linear(4, 2)), bad, [1], input_shape=(4,), **FAST_TIMING)
 
 
-@pytest.mark.parametrize("bad", [[], [0], [2.5], [True]])
-def test_sweeps_reject_bad_batch_sizes(bad):
-    with pytest.raises(ValueError, match="batch"):
+@pytest.mark.parametrize("bad, error", [([], ValueError), ([0], ValueError), ([2.5], TypeError), ([True], TypeError)])
+def test_sweeps_reject_bad_batch_sizes(bad, error):
+    with pytest.raises(error, match="batch"):
         csr_sweep(nn.Sequential(nn.Linear(4, 2)), [0.5], bad, input_shape=(4,), **FAST_TIMING)
-    with pytest.raises(ValueError, match="batch"):
+    with pytest.raises(error, match="batch"):
         slim_sweep(build_model("lenet5"), [0.5], bad, **FAST_TIMING)
 
 
@@ -95,9 +94,8 @@ def test_break_even_edge_cases():
         break_even([0.1, 0.2], [1.0, 0.0])
 
 
-def test_best_of_rounds_interleaves_models_and_keeps_the_minimum(monkeypatch):
-    import course.speedups as speedups
-    from course.metrics import LatencyResult
+def test_best_of_rounds_interleaves_models_and_keeps_the_minimum():
+    from course.timing import LatencyResult, best_of_rounds
 
     calls = []
     fake = {("a", 1): [3.0, 1.0, 2.0], ("b", 1): [5.0, 6.0, 4.0]}
@@ -107,12 +105,11 @@ def test_best_of_rounds_interleaves_models_and_keeps_the_minimum(monkeypatch):
         ms = fake[model, batch_size][sum(1 for c in calls if c == (model, batch_size)) - 1]
         return LatencyResult(median_ms=ms, iqr_ms=0.0, batch_size=batch_size, threads=1, runs=1)
 
-    monkeypatch.setattr(metrics, "latency", fake_latency)          # best_of_rounds times through metrics
-    best = speedups.best_of_rounds({"a": "a", "b": "b"}, [1], 3)
+    best = best_of_rounds({"a": "a", "b": "b"}, [1], 3, timer=fake_latency)
     assert best == {("a", 1): 1.0, ("b", 1): 4.0}
     assert calls == [("a", 1), ("b", 1)] * 3            # a, b, a, b, a, b: interleaved rounds
     with pytest.raises(ValueError, match="rounds"):
-        speedups.best_of_rounds({"a": "a"}, [1], 0)
+        best_of_rounds({"a": "a"}, [1], 0, timer=fake_latency)
 
 
 def test_sweeps_accept_rounds():
@@ -120,10 +117,9 @@ def test_sweeps_accept_rounds():
     assert len(t) == 1 and "best of 2" in t.note
 
 
-def test_best_of_rounds_times_a_fresh_copy_each_round_when_it_can(monkeypatch):
-    import course.speedups as speedups
+def test_best_of_rounds_times_a_fresh_copy_each_round_when_it_can():
     from course import prune_unstructured, to_sparse_csr
-    from course.metrics import LatencyResult
+    from course.timing import LatencyResult, best_of_rounds
 
     seen = []
 
@@ -131,10 +127,9 @@ def test_best_of_rounds_times_a_fresh_copy_each_round_when_it_can(monkeypatch):
         seen.append(model)
         return LatencyResult(median_ms=1.0, iqr_ms=0.0, batch_size=batch_size, threads=1, runs=1)
 
-    monkeypatch.setattr(metrics, "latency", fake_latency)          # best_of_rounds times through metrics
     dense = nn.Sequential(nn.Linear(8, 4))
     csr = to_sparse_csr(prune_unstructured(dense, 0.5))
-    speedups.best_of_rounds({"dense": dense, "csr": csr}, [1], 2)
+    best_of_rounds({"dense": dense, "csr": csr}, [1], 2, timer=fake_latency)
     dense_seen, csr_seen = seen[0::2], seen[1::2]
     assert all(m is not dense and isinstance(m, nn.Sequential) for m in dense_seen)
     assert dense_seen[0] is not dense_seen[1]                    # a new copy every round

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from course import build_model, evaluate, prune_unstructured
-from course.sweeps import PruneResult, largest_sparsity_within, prune_and_evaluate, sparsity_curve
+from course.lessons.sweeps import PruneResult, largest_sparsity_within, prune_and_evaluate, sparsity_curve
 
 
 @pytest.fixture

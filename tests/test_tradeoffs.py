@@ -1,4 +1,4 @@
-"""course.tradeoffs: configs re-pruned from the original, repeatable builds, real sizes, Pareto fronts, budgets."""
+"""course.lessons.tradeoffs: configs re-pruned from the original, repeatable builds, real sizes, Pareto fronts, budgets."""
 from __future__ import annotations
 
 import itertools
@@ -9,11 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader, TensorDataset
 
-from course import tradeoffs
+from course.lessons import tradeoffs
 from course.export import to_bytes
 from course.models import build_model
 from course.pruning.masks import get_masks
-from course.tradeoffs import Config, build, dominates, pareto_front, pick, smallest_form
+from course.export import LOSSLESS
+from course.lessons.tradeoffs import Config, build, dominates, pareto_front, pick
+from course.metrics import stored_size
 
 
 def lenet300(seed: int = 0):
@@ -42,9 +44,11 @@ def test_config_names_and_validation():
     assert Config("structured", 0.875).name == "structured 87.5%"
     with pytest.raises(ValueError, match="choose one of"):
         Config("sparse", 0.5)
-    for bad in (1.0, -0.1, float("nan"), True):
+    for bad in (1.0, -0.1, float("nan")):
         with pytest.raises(ValueError, match=r"\[0, 1\)"):
             Config("unstructured", bad)
+    with pytest.raises(TypeError, match=r"\[0, 1\)"):
+        Config("unstructured", True)
     with pytest.raises(ValueError, match="amount must be 0"):
         Config("dense", 0.5)
     assert Config("unstructured", 0.9, "global").name == "unstructured 90% global"
@@ -91,19 +95,17 @@ def test_build_is_repeatable_and_fine_tunes_only_pruned_configs():
         build(model, Config("unstructured", 0.5), None, epochs=1)
 
 
-def test_smallest_form_is_the_shortest_real_file():
+def test_stored_size_is_the_shortest_real_lossless_file():
     model = lenet300()
-    assert smallest_form(model) == ("dense", len(to_bytes(model, "dense")))
+    assert stored_size(model) == ("dense", len(to_bytes(model, "dense")))
     sparse = tradeoffs.prune_config(model, Config("unstructured", 0.95))
-    form, size = smallest_form(sparse)
+    form, size = stored_size(sparse)
     assert form in ("csr", "bitmask_fp32")
-    assert size == min(len(to_bytes(sparse, f)) for f in tradeoffs.LOSSLESS) < len(to_bytes(sparse, "dense")) / 5
-    with pytest.raises(ValueError, match="forms is empty"):
-        smallest_form(model, ())
+    assert size == min(len(to_bytes(sparse, f)) for f in LOSSLESS) < len(to_bytes(sparse, "dense")) / 5
 
 
 def test_measure_and_sweep_give_one_real_point_per_config():
-    from course.train import evaluate
+    from course import evaluate
 
     model = lenet300()
     train_loader, test_loader = loaders()
@@ -121,8 +123,9 @@ def test_measure_and_sweep_give_one_real_point_per_config():
     assert all(p["latency_ms"] > 0 and 0 <= p["accuracy"] <= 1 for p in points)
     assert [Config.of(p) for p in points] == configs                          # a point says how to re-make it
     rebuilt = build(model, configs[1], train_loader, epochs=1, lr=0.01)
-    assert tradeoffs.measure(rebuilt, configs[1], test_loader, batch_size=4,
-                             min_run_time=0.01)["accuracy"] == unstructured["accuracy"]
+    again = tradeoffs.measure(rebuilt, configs[1], test_loader, batch_size=4, min_run_time=0.01)
+    assert again["accuracy"] == unstructured["accuracy"]
+    assert (again["format"], again["size_bytes"]) == stored_size(rebuilt)          # one size, everywhere
 
 
 def test_sweep_refuses_repeated_configs():
@@ -131,24 +134,23 @@ def test_sweep_refuses_repeated_configs():
         tradeoffs.sweep(lenet300(), [Config("dense"), Config("dense")], train_loader, test_loader, progress=False)
 
 
-def test_latencies_take_turns_and_keep_each_models_fastest_round(monkeypatch):
-    from course import metrics
+def test_latencies_take_turns_and_keep_each_models_fastest_round():
+    from course import timing
 
     calls = []
     fake = {"a": iter([5.0, 3.0, 4.0]), "b": iter([1.0, 2.0, 0.5])}
 
     def fake_latency(model, batch_size, **kw):
         calls.append(model.tag)
-        return metrics.LatencyResult(next(fake[model.tag]), 0.0, batch_size, 1, 1)
+        return timing.LatencyResult(next(fake[model.tag]), 0.0, batch_size, 1, 1)
 
-    monkeypatch.setattr(metrics, "latency", fake_latency)
     models = {name: torch.nn.Linear(2, 2) for name in ("a", "b")}
     for name, m in models.items():
         m.tag = name
-    assert tradeoffs.latencies(models, 8, repeats=3) == {"a": 3.0, "b": 0.5}
+    assert tradeoffs.latencies(models, 8, repeats=3, timer=fake_latency) == {"a": 3.0, "b": 0.5}
     assert calls == ["a", "b"] * 3                                       # round-robin, not one model at a time
     with pytest.raises(ValueError, match="repeats must be an int >= 1"):
-        tradeoffs.latencies(models, repeats=0)
+        tradeoffs.latencies(models, repeats=0, timer=fake_latency)
 
 
 # --- fronts and budgets --------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""course.train and course.checkpoints: training that keeps pruned weights at zero, and verified train-or-load."""
+"""course.training and course.checkpoints: training that keeps pruned weights at zero, and verified train-or-load."""
 from __future__ import annotations
 
 import json
@@ -7,16 +7,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-import importlib
-
 from course import checkpoints, config
 from course.checkpoints import ArchitectureError, ChecksumError
 from course.metrics import size_bytes
 from course.models import build_model
 from course.pruning.masks import apply_masks, prunable_layers
-from course.train import evaluate, train
-
-train_mod = importlib.import_module("course.train")   # the module; `course.train` is the function
+from course import evaluate, train
 
 
 def blobs(n: int = 256, seed: int = 0, batch_size: int = 32, shuffle: bool = True):
@@ -108,24 +104,35 @@ def test_train_restores_mode_and_rejects_bad_arguments():
 
 # --- checkpoints -------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def synthetic_data(monkeypatch):
-    """Point train_or_load at synthetic loaders (unit tests only) with a fixed variant name."""
-    monkeypatch.setattr(checkpoints, "_variant", lambda name: "synthetic")
-    monkeypatch.setattr(checkpoints, "_input_shape", lambda name: (1, 28, 28))
-    monkeypatch.setattr(checkpoints, "_loaders", lambda name, bs, seed: (blobs(batch_size=bs), blobs(seed=1)))
+class Synthetic:
+    """A DataProvider of synthetic blobs (unit tests only) with the variant name "synthetic"."""
+
+    def __init__(self, training_allowed: bool = True):
+        self.training_allowed = training_allowed
+
+    def variant(self, name):
+        return "synthetic"
+
+    def input_shape(self, name):
+        return (1, 28, 28)
+
+    def loaders(self, name, batch_size, seed):
+        if not self.training_allowed:
+            raise AssertionError("training was attempted although a matching checkpoint exists")
+        return blobs(batch_size=batch_size), blobs(seed=1)
 
 
-def forbid_training(monkeypatch):
-    def boom(*args, **kwargs):
-        raise AssertionError("train() was called although a matching checkpoint exists")
-    monkeypatch.setattr(train_mod, "train", boom)
+class NoTraining(checkpoints.DiskData):
+    """The real data on disk, but asking for loaders (i.e. training) fails the test."""
+
+    def loaders(self, name, batch_size, seed):
+        raise AssertionError("training was attempted although a matching checkpoint exists")
 
 
-def test_train_or_load_trains_saves_then_loads_without_training(tmp_path, synthetic_data, monkeypatch):
+def test_train_or_load_trains_saves_then_loads_without_training(tmp_path):
     recipe = {"epochs": 1, "lr": 0.05}
     model, info = checkpoints.train_or_load("lenet300", "fashion-mnist", recipe=recipe, root=tmp_path,
-                                            progress=False)
+                                            progress=False, provider=Synthetic())
     assert info["source"] == "trained" and not model.training
     local = tmp_path / "local"
     manifest = json.loads((local / "manifest.json").read_text())["checkpoints"]
@@ -138,27 +145,27 @@ def test_train_or_load_trains_saves_then_loads_without_training(tmp_path, synthe
         assert field in entry
     assert sorted(p.name for p in local.iterdir()) == sorted(["manifest.json", entry["file"]])   # no temp files
 
-    forbid_training(monkeypatch)
-    again, info2 = checkpoints.train_or_load("lenet300", "fashion-mnist", recipe=recipe, root=tmp_path)
+    frozen = Synthetic(training_allowed=False)
+    again, info2 = checkpoints.train_or_load("lenet300", "fashion-mnist", recipe=recipe, root=tmp_path,
+                                             provider=frozen)
     assert info2["source"] == "local" and info2["key"] == info["key"]
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
-    with pytest.raises(AssertionError, match="train\\(\\) was called"):      # another recipe -> would train
-        checkpoints.train_or_load("lenet300", "fashion-mnist", recipe={"epochs": 2}, root=tmp_path)
+    with pytest.raises(AssertionError, match="training was attempted"):     # another recipe -> would train
+        checkpoints.train_or_load("lenet300", "fashion-mnist", recipe={"epochs": 2}, root=tmp_path, provider=frozen)
 
 
-def test_shipped_checkpoint_is_loaded_without_training(tmp_path, synthetic_data, monkeypatch):
+def test_shipped_checkpoint_is_loaded_without_training(tmp_path):
     torch.manual_seed(3)
     original = build_model("lenet5")
     recipe = checkpoints.resolve_recipe("lenet5")
     key = checkpoints.checkpoint_key("lenet5", "mnist", "synthetic", recipe)
     checkpoints.save_checkpoint(original, tmp_path, key, {"model": "lenet5", "recipe": recipe})
-    forbid_training(monkeypatch)
-    model, info = checkpoints.train_or_load("lenet5", "mnist", root=tmp_path)
+    model, info = checkpoints.train_or_load("lenet5", "mnist", root=tmp_path, provider=Synthetic(False))
     assert info["source"] == "shipped"
     assert all(torch.equal(a, b) for a, b in zip(original.state_dict().values(), model.state_dict().values()))
 
 
-def test_checksum_mismatch_names_the_file_and_the_fix(tmp_path, synthetic_data):
+def test_checksum_mismatch_names_the_file_and_the_fix(tmp_path):
     recipe = checkpoints.resolve_recipe("lenet300")
     key = checkpoints.checkpoint_key("lenet300", "mnist", "synthetic", recipe)
     entry = checkpoints.save_checkpoint(build_model("lenet300"), tmp_path, key, {"model": "lenet300"})
@@ -166,8 +173,8 @@ def test_checksum_mismatch_names_the_file_and_the_fix(tmp_path, synthetic_data):
     data = bytearray(path.read_bytes())
     data[-100] ^= 0xFF                                    # flip one byte
     path.write_bytes(bytes(data))
-    with pytest.raises(ChecksumError, match=rf"{entry['file']}.*damaged.*python -m course.train"):
-        checkpoints.train_or_load("lenet300", "mnist", root=tmp_path)
+    with pytest.raises(ChecksumError, match=rf"{entry['file']}.*damaged.*python -m course.checkpoints"):
+        checkpoints.train_or_load("lenet300", "mnist", root=tmp_path, provider=Synthetic())
 
 
 def test_wrong_architecture_is_a_clear_error(tmp_path):
@@ -194,9 +201,9 @@ def test_recipes_are_validated_and_independent_of_fast_mode(monkeypatch):
 
 def test_cli_needs_all_or_a_model_and_a_dataset():
     with pytest.raises(SystemExit):
-        train_mod.main(["--model", "lenet300"])
+        checkpoints.main(["--model", "lenet300"])
     with pytest.raises(SystemExit):
-        train_mod.main(["--all", "--model", "lenet300"])
+        checkpoints.main(["--all", "--model", "lenet300"])
 
 
 # --- the shipped baselines ---------------------------------------------------------------------------------
@@ -220,13 +227,39 @@ def test_shipped_baselines_verify_and_match_current_recipes(key):
 
 
 @pytest.mark.skipif(not any(e["dataset"] == "mnist" for e in SHIPPED.values()), reason="no shipped MNIST baseline")
-def test_shipped_lenet300_mnist_reproduces_its_recorded_accuracy(monkeypatch):
+def test_shipped_lenet300_mnist_reproduces_its_recorded_accuracy():
     from course.data import available
 
     if not available("mnist"):
         pytest.skip("MNIST is not on disk")
-    forbid_training(monkeypatch)
-    model, info = checkpoints.train_or_load("lenet300", "mnist", progress=False)
+    model, info = checkpoints.train_or_load("lenet300", "mnist", progress=False, provider=NoTraining())
     assert info["source"] == "shipped"
-    _, test_loader = checkpoints._loaders("mnist", 128, 0)             # the full test split, also in fast mode
+    _, test_loader = checkpoints.DiskData().loaders("mnist", 128, 0)   # the full test split, also in fast mode
     assert evaluate(model, test_loader) == pytest.approx(info["test_accuracy"], abs=1e-4)
+
+
+def test_callbacks_see_every_step_and_epoch_and_the_masked_step_masks_gradients():
+    from course.pruning.masks import mask_gradients
+
+    model = half_masked()
+    steps, epochs = [], []
+    train(model, blobs(n=64), epochs=2, lr=0.05, progress=False,
+          on_step=lambda m, *, step, epoch, loss: steps.append((step, epoch, loss)),
+          on_epoch=lambda m, *, epoch, history: epochs.append((epoch, len(history.loss))))
+    assert [s[:2] for s in steps] == [(t, 1 + (t - 1) // 2) for t in range(1, 5)]       # 64 / 32 = 2 steps/epoch
+    assert epochs == [(1, 1), (2, 2)] and all(s[2] > 0 for s in steps)
+    x, y = next(iter(blobs()))
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    assert model.fc1.weight.grad[~model.fc1.prune_mask].abs().sum() > 0
+    mask_gradients(model)
+    assert model.fc1.weight.grad[~model.fc1.prune_mask].abs().sum() == 0
+
+
+def test_one_optimizer_factory():
+    from course.training import make_optimizer
+
+    model = build_model("lenet300")
+    assert isinstance(make_optimizer(model, "sgd", lr=0.1, momentum=0.5), torch.optim.SGD)
+    assert isinstance(make_optimizer(model, "adam", lr=0.1), torch.optim.Adam)
+    with pytest.raises(ValueError, match=r"choose one of \['sgd', 'adam'\]"):
+        make_optimizer(model, "rmsprop", lr=0.1)

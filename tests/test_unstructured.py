@@ -14,9 +14,8 @@ from torch.nn.utils import prune as torch_prune
 
 from course.pruning.criteria import CRITERIA
 from course.pruning.masks import MASK, apply_masks, enforce_masks, get_masks
-from course.pruning.unstructured import (
-    LayerCollapseWarning, detect_layer_collapse, layer_sparsity, prune_unstructured,
-)
+from course.pruning.stats import LayerCollapseWarning, detect_layer_collapse, layer_sparsity
+from course.pruning.unstructured import prune_unstructured
 
 FEW = settings(max_examples=25, deadline=None)
 
@@ -364,10 +363,10 @@ def test_finetuning_keeps_pruned_weights_exactly_zero(make_opt, enforce):
                        max_size=40),
        frac=st.floats(0, 1))
 def test_selection_by_kthvalue_equals_a_stable_sort_ties_and_infinities_included(values, frac):
-    from course.pruning.unstructured import _drop_lowest
+    from course.pruning.unstructured import lowest
 
     scores = torch.tensor(values)
     k = round(frac * len(values))
     expected = torch.zeros(len(values), dtype=torch.bool)
     expected[torch.sort(scores, stable=True).indices[:k]] = True
-    assert torch.equal(_drop_lowest(scores, k), expected)
+    assert torch.equal(lowest(scores, k), expected)

@@ -1,6 +1,7 @@
 """Checks for 00 · Setup and baselines: parameter counts and dense bytes by formula.
 
-Reference solutions are in tests/test_checks_nb00.py, not in the library.
+Reference solutions: the notebook's own, between `### BEGIN SOLUTION` and `### END SOLUTION` in
+notebooks/src/00_setup_and_baselines.py; tests/notebook_solutions.py runs them against these checks.
 """
 from __future__ import annotations
 

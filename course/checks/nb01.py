@@ -1,16 +1,18 @@
-"""Checks for 01 · What is pruning: the achieved sparsity of a model, and where "free" pruning ends on a curve.
+"""Checks for 01 · What is pruning: a magnitude mask, the achieved sparsity of a model, and where "free" pruning
+ends on a curve.
 
-Reference solutions are in tests/test_checks_nb01.py, not in the library.
+Reference solutions: the notebook's own, between `### BEGIN SOLUTION` and `### END SOLUTION` in
+notebooks/src/01_what_is_pruning.py; tests/notebook_solutions.py runs them against these checks.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from course.checks._core import as_number, call, check, fail, isclose, pct
+from course.checks._core import as_number, call, check, describe, fail, isclose, pct
 from course.pruning.masks import apply_masks, remove_masks
 
-__all__ = ["check_achieved_sparsity", "check_largest_sparsity_within"]
+__all__ = ["check_magnitude_mask", "check_achieved_sparsity", "check_largest_sparsity_within"]
 
 
 def _prune_first(module: nn.Module, k: int) -> torch.Tensor:
@@ -166,3 +168,52 @@ def check_largest_sparsity_within(fn) -> str:
     return ("Correct: the last sparsity before the first drop of more than tol, 0.0 if none qualifies. "
             "course.sweeps.largest_sparsity_within computes the same.")
 
+
+def _keep_top(scores: torch.Tensor, m: int) -> torch.Tensor:
+    """Bool mask keeping the `m` largest entries of `scores` (no ties in the check data)."""
+    mask = torch.zeros(scores.numel(), dtype=torch.bool)
+    mask[scores.flatten().argsort(descending=True)[:m]] = True
+    return mask.view(scores.shape)
+
+
+@check("magnitude mask")
+def check_magnitude_mask(fn) -> str:
+    """fn(weight, sparsity) -> bool mask shaped like weight, True = kept, pruning the round(sparsity·n) smallest |w|."""
+    g = torch.Generator().manual_seed(0)
+    cases = [(torch.randn(4, 5, generator=g), 0.3, ""),            # 20 weights, prune 6
+             (torch.randn(8, 3, 3, 3, generator=g), 0.25, ""),     # a conv weight: 216 weights, prune 54
+             (torch.randn(3, 4, generator=g), 0.0, " (sparsity 0.0: nothing may be pruned)")]
+    for w, s, note in cases:
+        case = f"{getattr(fn, '__name__', 'fn')}(weight of shape {tuple(w.shape)}, sparsity={s}){note}"
+        mask = call(fn, w, s, names=("weight", "sparsity"), case=case)
+        if not isinstance(mask, torch.Tensor):
+            fail(f"Return a bool tensor shaped like the weight (True = kept); you returned {describe(mask)}.")
+        if mask.shape != w.shape:
+            fail(f"Your mask has shape {tuple(mask.shape)}, the weight {tuple(w.shape)}: return one entry per weight "
+                 f"(reshape back with `.view(weight.shape)` if you flattened).")
+        if mask.dtype != torch.bool:
+            fail(f"Your mask has dtype {mask.dtype}; return a bool mask (`scores > t` is already bool, or use `.bool()`).")
+        n, k = w.numel(), round(s * w.numel())
+        right = _keep_top(w.abs(), n - k)
+        if torch.equal(mask, right):
+            continue
+        kept = int(mask.sum())
+        if torch.equal(~mask, right):
+            fail(f"Your mask is True on the weights to prune. The course's convention is the opposite: True = kept, "
+                 f"so that `weight * mask` zeroes the pruned weights.")
+        if kept == k and torch.equal(mask, _keep_top(w.abs(), kept)):
+            fail(f"Your mask keeps {pct(kept / n)} of the weights; the exercise asks to prune {pct(s)}, i.e. keep "
+                 f"{pct(1 - s)}. Sparsity is the fraction removed (density = 1 - sparsity).")
+        if torch.equal(mask, _keep_top(w, n - k)):
+            neg = w.flatten()[(~mask).flatten()].min().item()
+            fail(f"Your mask ranks the signed values, so it prunes large negative weights such as {neg:.3f}. "
+                 f"Rank by magnitude |w| (`weight.abs()`).")
+        if torch.equal(mask, _keep_top(w.abs(), kept)):
+            extra = " Off by one at a threshold? Check `>` vs `>=`, and that `kthvalue(k)` is 1-based." \
+                if abs((n - kept) - k) == 1 else ""
+            fail(f"Your mask prunes {n - kept} of {n} weights ({pct((n - kept) / n)}); sparsity {s} means exactly "
+                 f"{k}.{extra} Case: {case}.")
+        fail(f"Your mask does not prune the smallest |w|: it keeps |w| = {w.abs()[mask].min().item():.3f} but prunes "
+             f"|w| = {w.abs()[~mask].max().item():.3f}. Case: {case}." if 0 < kept < n else
+             f"Your mask keeps {kept} of {n} weights; expected {n - k}. Case: {case}.")
+    return "Correct: the mask keeps the largest |w|, prunes exactly round(sparsity·n) weights, for any shape."

@@ -1,16 +1,18 @@
-"""Checks of 02 · Unstructured pruning: the bytes of a torch CSR tensor.
+"""Checks for 02 · Unstructured pruning: the bytes of a bitmask + fp16 file and of a torch CSR tensor.
 
-The bitmask + fp16 exercise of that notebook uses `check_bitmask_fp16_bytes` from `exercises_core`.
+Reference solutions: the notebook's own, between `### BEGIN SOLUTION` and `### END SOLUTION` in
+notebooks/src/02_unstructured.py; tests/notebook_solutions.py runs them against these checks.
 """
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
 
 from course.checks._core import as_number, call, check, fail, isclose
 
-__all__ = ["check_csr_bytes"]
+__all__ = ["check_bitmask_fp16_bytes", "check_csr_bytes"]
 
 
 def _torch_csr_bytes(weight: torch.Tensor) -> int:
@@ -70,3 +72,38 @@ def check_csr_bytes(fn) -> str:
         fail(f"{where}, you answered {got:g} bytes. {expected}")
     return ("Correct: (rows + 1)·8 bytes of row pointers + 8 bytes of column index and 4 bytes of value per nonzero, "
             "exactly what torch allocates; an all-zero matrix still pays for its row pointers.")
+
+
+@check("bitmask + fp16 bytes")
+def check_bitmask_fp16_bytes(fn) -> str:
+    """fn(weight) -> ceil(n / 8) + 2·nnz: one bit per position (packed, rounded up to whole bytes) + 2 bytes per nonzero."""
+    g = torch.Generator().manual_seed(2)
+    w1 = torch.randn(3, 7, generator=g)
+    w1.view(-1)[torch.randperm(21, generator=g)[:14]] = 0.0            # n = 21, nnz = 7
+    w2 = torch.randn(4, 2, 3, 3, generator=g)
+    w2.view(-1)[torch.randperm(72, generator=g)[:52]] = 0.0            # n = 72, nnz = 20
+    for w in (w1, w2, torch.zeros(2, 5), torch.randn(8, generator=g)):
+        n, nnz = w.numel(), int((w != 0).sum())
+        got = as_number(call(fn, w, names=("weight",)), "The byte count")
+        want = math.ceil(n / 8) + 2 * nnz
+        if got == want:
+            continue
+        where = f"For a weight of shape {tuple(w.shape)} with {n} entries, {nnz} of them nonzero"
+        known = {
+            n / 8 + 2 * nnz: "a partial byte still takes a whole byte: round the bitmask up, ceil(n / 8)",
+            n // 8 + 2 * nnz: "a partial byte still takes a whole byte: round the bitmask up, ceil(n / 8), not n // 8",
+            n + 2 * nnz: "you counted one byte per mask bit; 8 mask bits pack into one byte, ceil(n / 8)",
+            math.ceil(n / 8) + 4 * nnz: "that is 4 bytes per nonzero value (fp32); fp16 takes 2 bytes. (If you counted "
+                                        "nonzeros with `weight.nonzero().numel()`, note it counts nnz × ndim.)",
+            math.ceil(n / 8) + 2 * n: "you stored every value; store only the nonzero ones (2·nnz bytes)",
+            math.ceil(nnz / 8) + 2 * nnz: "the bitmask has one bit for every position, zero or not: ceil(n / 8), not ceil(nnz / 8)",
+            2 * nnz: "you forgot the bitmask itself (ceil(n / 8) bytes)",
+            math.ceil(n / 8): "you forgot the values (2 bytes per nonzero)",
+        }
+        for value, why in known.items():
+            if isclose(got, value):
+                fail(f"{where}, you answered {got:g} bytes: {why}. Expected {want} = ceil({n}/8) + 2·{nnz}.")
+        if not got.is_integer():
+            fail(f"{where}, you answered {got:g}: a byte count is a whole number. Expected {want} = ceil({n}/8) + 2·{nnz}.")
+        fail(f"{where}, you answered {got:g} bytes; expected {want} = ceil({n}/8) + 2·{nnz}.")
+    return "Correct: ceil(n / 8) bytes of bitmask + 2 bytes per nonzero value, including the all-zero case."

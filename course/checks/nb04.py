@@ -1,15 +1,19 @@
-"""Checks for 04 · What to prune: Spearman's rank correlation, written with torch (rank, then Pearson).
+"""Checks for 04 · What to prune: the first-order Taylor score, and Spearman's rank correlation written with torch
+(rank, then Pearson).
 
-Reference solutions are in tests/test_checks_nb04.py, not in the library. The cases are made-up score vectors
-without ties, each built so that the usual wrong answers give a different number than the right one.
+Reference solutions: the notebook's own, between `### BEGIN SOLUTION` and `### END SOLUTION` in
+notebooks/src/04_criteria.py; tests/notebook_solutions.py runs them against these checks.
+
+The cases are made-up score vectors without ties, each built so that the usual wrong answers give a different number
+than the right one.
 """
 from __future__ import annotations
 
 import torch
 
-from course.checks._core import as_number, call, check, fail
+from course.checks._core import as_number, call, check, describe, fail
 
-__all__ = ["check_spearman"]
+__all__ = ["check_taylor_score", "check_spearman"]
 
 
 def _pearson(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -75,3 +79,34 @@ def check_spearman(fn) -> str:
              f"of their norms.")
     return ("Correct: Pearson of the ranks. It is +1 for any increasing transform (exp, cube), −1 for a reversed "
             "order and near 0 for unrelated scores; all that pruning needs from a criterion is the order.")
+
+
+@check("Taylor score")
+def check_taylor_score(fn) -> str:
+    """fn(weight, grad) -> |w · g| elementwise: the first-order estimate of the loss change when w is set to 0."""
+    g = torch.Generator().manual_seed(3)
+    for shape in ((5, 4), (3, 2, 3, 3)):
+        w, grad = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
+        out = call(fn, w, grad, names=("weight", "grad"))
+        if not isinstance(out, torch.Tensor) or out.shape != w.shape:
+            fail(f"Return one score per weight, a tensor of shape {tuple(w.shape)}; you returned {describe(out)}."
+                 + (" Don't sum or average: ranking happens later." if isinstance(out, torch.Tensor) else ""))
+        out = out.detach().float()
+        want = (w * grad).abs()
+        if torch.allclose(out, want):
+            continue
+        known = [
+            (w * grad, "Your scores are w·g and can be negative. Take |w·g|: a large loss change counts whatever its sign."),
+            ((w * grad) ** 2, "You squared the product. The exercise asks |w·g| (the same ranking, different values)."),
+            (w.abs() * grad, "Take the absolute value of the product, |w·g|, not of the weight alone."),
+            (w * grad.abs(), "Take the absolute value of the product, |w·g|, not of the gradient alone."),
+            (w.abs(), "Your score ignores the gradient: that is the magnitude criterion. Taylor multiplies by g."),
+            (grad.abs(), "Your score ignores the weight: Taylor is |w·g|, the loss change when w is set to 0."),
+        ]
+        for value, why in known:
+            if torch.allclose(out, value):
+                fail(why)
+        i = int((out - want).abs().flatten().argmax())
+        fail(f"At flat index {i}: weight {w.flatten()[i].item():.4f}, grad {grad.flatten()[i].item():.4f}, expected "
+             f"|w·g| = {want.flatten()[i].item():.4f}, got {out.flatten()[i].item():.4f}.")
+    return "Correct: |w·g| for every weight, the first-order Taylor estimate of the loss change (Molchanov et al.)."

@@ -1,16 +1,22 @@
-"""Checks for 05 · Local vs global scope: does any path from input to output survive a chain of pruning masks?
+"""Checks for 05 · Local vs global scope: one global magnitude threshold, and whether any path from input to output
+survives a chain of pruning masks.
 
-Reference solutions are in tests/test_checks_nb05.py, not in the library. The masks below are made up (not
-measurements); each case is built so that a usual wrong answer (checking only that every layer keeps a weight,
-reading a mask as (in, out), asking every output to be reachable) gives the wrong verdict.
+Reference solutions: the notebook's own, between `### BEGIN SOLUTION` and `### END SOLUTION` in
+notebooks/src/05_local_vs_global.py; tests/notebook_solutions.py runs them against these checks.
+
+The masks below are made up (not measurements); each case is built so that a usual wrong answer (checking only that
+every layer keeps a weight, reading a mask as (in, out), asking every output to be reachable) gives the wrong
+verdict.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
-from course.checks._core import call, check, describe, fail
+from course.checks._core import as_number, call, check, describe, fail, pct
 
-__all__ = ["check_chain_connected"]
+__all__ = ["check_global_threshold", "check_chain_connected"]
 
 
 def _connected(masks: list[torch.Tensor], every_output: bool = False) -> bool:
@@ -88,3 +94,48 @@ def check_chain_connected(fn) -> str:
              f"every input reachable.")
     return ("Correct: you propagated reachable units layer by layer. Every layer can keep weights and the chain "
             "can still be cut, when the survivors of consecutive layers do not line up.")
+
+
+def _thresholds_ok(values: torch.Tensor, t: float, s: float) -> bool:
+    """Whether pruning `|w| <= t` or `|w| < t` removes floor or ceil of s·N of `values` (all already |w|)."""
+    ks = {math.floor(s * values.numel()), math.ceil(s * values.numel())}
+    return int((values <= t).sum()) in ks or int((values < t).sum()) in ks
+
+
+@check("global threshold")
+def check_global_threshold(fn) -> str:
+    """fn(dict name -> weight, sparsity) -> t such that pruning every |w| <= t over ALL layers removes sparsity·N."""
+    g = torch.Generator().manual_seed(1)
+    layers = {"conv1": torch.randn(8, 1, 3, 3, generator=g),        # large weights, 72
+              "fc1": 0.05 * torch.randn(32, 16, generator=g),       # small weights, 512
+              "fc2": 0.3 * torch.randn(13, 32, generator=g)}        # medium weights, 416 -> N = 1000
+    flat = torch.cat([w.flatten() for w in layers.values()])
+    mags = flat.abs()
+    share = {}
+    for s in (0.6, 0.2):
+        out = call(fn, layers, s, names=("weights", "sparsity"),
+                   case=f"{getattr(fn, '__name__', 'fn')}(3 layers with 1000 weights in all, sparsity={s})")
+        t = as_number(out, "The threshold")
+        if _thresholds_ok(mags, t, s):
+            share = share or {name: float((w.abs() <= t).float().mean()) for name, w in layers.items()}
+            continue
+        if _thresholds_ok(flat, t, s):
+            fail(f"Your threshold ({t:.4g}) ranks the signed weights; rank the magnitudes |w| of all layers.")
+        if _thresholds_ok(mags, t, 1 - s):
+            fail(f"Your threshold prunes {pct(1 - s)} of all weights; the exercise asks to prune {pct(s)} "
+                 f"(sparsity = fraction removed).")
+        for name, w in layers.items():
+            if _thresholds_ok(w.abs().flatten(), t, s):
+                fail(f"Your threshold ({t:.4g}) is layer {name!r}'s own threshold. A global threshold ranks the "
+                     f"weights of all layers together: concatenate every |w| first, then pick the value.")
+        local = [w.abs().flatten().sort().values for w in layers.values()]
+        lo = sum(v[max(round(s * v.numel()) - 1, 0)].item() for v in local) / len(local)
+        hi = sum(v[min(round(s * v.numel()), v.numel() - 1)].item() for v in local) / len(local)
+        if lo - 1e-6 <= t <= hi + 1e-6:
+            fail(f"Your threshold ({t:.4g}) is the average of the per-layer thresholds. A global threshold ranks "
+                 f"the weights of all layers together: concatenate every |w| first, then pick the value.")
+        fail(f"Pruning every |w| <= {t:.4g} removes {pct(float((mags <= t).float().mean()))} of all weights; "
+             f"the exercise asks {pct(s)} (sparsity={s}).")
+    spread = ", ".join(f"{name} {pct(v)}" for name, v in share.items())
+    return (f"Correct. At 60% global sparsity your threshold prunes {spread}: small-weight layers lose far more "
+            f"than the average, which is how global pruning can empty a layer (notebook 05).")

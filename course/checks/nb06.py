@@ -1,6 +1,8 @@
-"""Checks for 06_when_to_prune: the per-step targets of an iterative schedule with a constant prune rate.
+"""Checks for 06 · When to prune: the cubic sparsity schedule of Zhu & Gupta, and the per-step targets of an
+iterative schedule with a constant prune rate.
 
-(The cubic schedule of the same notebook is checked by `check_cubic_schedule` in exercises_core.py.)
+Reference solutions: the notebook's own, between `### BEGIN SOLUTION` and `### END SOLUTION` in
+notebooks/src/06_when_to_prune.py; tests/notebook_solutions.py runs them against these checks.
 """
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import torch
 
 from course.checks._core import as_number, call, check, describe, fail, isclose
 
-__all__ = ["check_iterative_targets"]
+__all__ = ["check_cubic_schedule", "check_iterative_targets"]
 
 
 def _targets(final_sparsity: float, steps: int) -> list[float]:
@@ -77,3 +79,49 @@ def check_iterative_targets(fn) -> str:
              f"with p = {p:.4g}; yours is {got[i]:.6g}.")
     return ("Correct: p = 1 − (1 − s_f)^(1/K), and s_k = 1 − (1 − p)^k reaches final_sparsity exactly at step K "
             "(what course.pruning.schedules.step_sparsities(..., 'geometric') returns).")
+
+
+@check("cubic sparsity schedule")
+def check_cubic_schedule(fn) -> str:
+    """fn(step, final_sparsity, begin, end) -> s_f·(1 − (1 − p)³), p = clamp((step − begin)/(end − begin), 0, 1)."""
+    for s_f, begin, end, steps in ((0.8, 100, 1100, (0, 100, 350, 600, 850, 1100, 1500)),
+                                   (0.5, 0, 10, tuple(range(13)))):
+        def p(t: int) -> float:
+            return min(max((t - begin) / (end - begin), 0.0), 1.0)
+
+        got = [as_number(call(fn, t, s_f, begin, end, names=("step", "final_sparsity", "begin", "end")),
+                         "The sparsity") for t in steps]
+        want = [s_f * (1 - (1 - p(t)) ** 3) for t in steps]
+        if all(isclose(a, b) for a, b in zip(got, want)):
+            continue
+        inside = [i for i, t in enumerate(steps) if begin < t < end]
+        shapes = [([1 - v for v in want], "Your schedule returns the density (1 − sparsity): it starts at 1 "
+                                          "and falls; sparsity starts at 0 and rises to final_sparsity."),
+                  ([s_f * p(t) for t in steps], "Your schedule is linear in the step. Zhu & Gupta's is cubic: "
+                                                "s_f·(1 − (1 − p)³), fast at first, slow near the end."),
+                  ([s_f * p(t) ** 3 for t in steps], "Your schedule starts slow and ends fast (s_f·p³). Zhu & Gupta "
+                                                     "prune fast early, while many weights are redundant, then slow "
+                                                     "down: s_f·(1 − (1 − p)³)."),
+                  ([s_f * (1 - (1 - min(max((t - begin) / (end - begin + 1), 0.0), 1.0)) ** 3) for t in steps],
+                   "Your progress is (step − begin)/(end − begin + 1). Divide by (end − begin), so that the "
+                   "schedule reaches final_sparsity exactly at step == end.")]
+        for values, why in shapes:
+            if all(isclose(got[i], values[i]) for i in inside):
+                fail(why)
+        at = dict(zip(steps, got))
+        if not isclose(at[end], s_f):
+            fail(f"At step == end ({end}) the schedule must reach final_sparsity = {s_f} exactly; yours gives "
+                 f"{at[end]:.6g}. Divide by (end − begin).")
+        if not isclose(at[steps[0]], 0.0):
+            fail(f"Before `begin` nothing is pruned yet: at step {steps[0]} (begin={begin}) return 0.0, "
+                 f"yours gives {at[steps[0]]:.6g}. Clamp the progress p to [0, 1].")
+        if not isclose(at[steps[-1]], s_f):
+            fail(f"After `end`, hold final_sparsity: at step {steps[-1]} (end={end}) return {s_f}, yours gives "
+                 f"{at[steps[-1]]:.6g}. Clamp the progress p to [0, 1].")
+        i = next(i for i in range(len(steps)) if not isclose(got[i], want[i]))
+        fail(f"At step {steps[i]} (begin={begin}, end={end}, final_sparsity={s_f}) expected {want[i]:.6g} = "
+             f"s_f·(1 − (1 − p)³) with p = {p(steps[i]):.4g}; yours gives {got[i]:.6g}.")
+    return "Correct: 0 before begin, s_f·(1 − (1 − p)³) in between, final_sparsity from end on (Zhu & Gupta 2017)."
+
+
+# Made-up configurations for the budget check (not measurements). Deliberately not sorted by accuracy.

@@ -1,12 +1,14 @@
-"""Checks for 07_metrics_tradeoffs: extracting the Pareto front of accuracy against size.
+"""Checks for 07 · Metrics and trade-offs: picking the most accurate configuration under a budget, and extracting
+the Pareto front of accuracy against size.
 
-(Picking under a budget, the notebook's other exercise, is checked by `check_pick_under_budget`.)
+Reference solutions: the notebook's own, between `### BEGIN SOLUTION` and `### END SOLUTION` in
+notebooks/src/07_metrics_tradeoffs.py; tests/notebook_solutions.py runs them against these checks.
 """
 from __future__ import annotations
 
 from course.checks._core import call, check, describe, fail
 
-__all__ = ["check_pareto_front"]
+__all__ = ["check_pick_under_budget", "check_pareto_front"]
 
 # Made-up operating points (not measurements), deliberately unsorted, with the traps: a tie in accuracy
 # (u50 beats dense: as accurate and smaller), a tie in size (u95 beats s75), and two identical points (s90, twin).
@@ -100,3 +102,69 @@ def check_pareto_front(fn) -> str:
         fail(f"You left out {_describe_point(p)}, but no point is both no larger and at least as accurate (with one "
              f"of the two strictly better), so it is on the front. Case: {case}.")
     return "Correct: exactly the non-dominated points, ties handled, smallest first (course.tradeoffs.pareto_front)."
+
+
+_CONFIGS = (
+    {"name": "structured-75", "accuracy": 0.871, "size_bytes": 120_000, "latency_ms": 0.62},
+    {"name": "dense", "accuracy": 0.912, "size_bytes": 1_066_440, "latency_ms": 2.10},
+    {"name": "structured-90", "accuracy": 0.802, "size_bytes": 40_000, "latency_ms": 0.30},
+    {"name": "unstructured-90", "accuracy": 0.905, "size_bytes": 160_000, "latency_ms": 2.05},
+    {"name": "structured-50", "accuracy": 0.897, "size_bytes": 270_000, "latency_ms": 1.10},
+)
+_LIMITS = (("max_size", "size_bytes", "≤"), ("max_latency", "latency_ms", "≤"), ("min_accuracy", "accuracy", "≥"))
+
+
+def _fits(c: dict, limits: dict, strict: bool = False) -> bool:
+    """Whether config `c` meets every limit that is not None (inclusive unless `strict`)."""
+    for arg, key, op in _LIMITS:
+        lim, value = limits[arg], c[key]
+        if lim is None:
+            continue
+        if not (value <= lim if op == "≤" else value >= lim) or (strict and value == lim):
+            return False
+    return True
+
+
+def _best(configs, limits: dict, strict: bool = False) -> str | None:
+    fitting = [c for c in configs if _fits(c, limits, strict)]
+    return max(fitting, key=lambda c: c["accuracy"])["name"] if fitting else None
+
+
+@check("pick under a budget")
+def check_pick_under_budget(fn) -> str:
+    """fn(configs, max_size=None, max_latency=None, min_accuracy=None) -> name of the most accurate config within every
+    given limit (size_bytes ≤ max_size, latency_ms ≤ max_latency, accuracy ≥ min_accuracy; None = no limit), or None."""
+    cases = [{}, {"max_size": 200_000}, {"max_latency": 1.10}, {"max_size": 300_000, "max_latency": 1.5},
+             {"max_latency": 1.0, "min_accuracy": 0.9}, {"max_size": 10_000}, {"min_accuracy": 0.912}]
+    by_name = {c["name"]: c for c in _CONFIGS}
+    for given in cases:
+        limits = {"max_size": None, "max_latency": None, "min_accuracy": None, **given}
+        configs = [dict(c) for c in _CONFIGS]
+        shown = ", ".join(f"{k}={v!r}" for k, v in limits.items())
+        case = f"{getattr(fn, '__name__', 'fn')}(the 5 configs, {shown})  [None means no limit]"
+        got = call(fn, configs, names=("configs",), case=case, **limits)
+        want = _best(_CONFIGS, limits)
+        if got == want:
+            continue
+        if isinstance(got, dict):
+            fail(f"Return the config's name (a str), e.g. `best['name']`, not the whole dict. Case: {case}.")
+        if got is not None and not (isinstance(got, str) and got in by_name):
+            if want is None:
+                fail(f"No config meets this budget, so return None; you returned {got!r}. Case: {case}.")
+            fail(f"{got!r} is not one of the config names {sorted(by_name)}; return a name or None. Case: {case}.")
+        if got is not None:
+            c = by_name[got]
+            for arg, key, op in _LIMITS:
+                if limits[arg] is not None and not _fits(c, {**dict.fromkeys(limits), arg: limits[arg]}):
+                    fail(f"{got!r} breaks the budget: its {key} is {c[key]}, the limit is {arg} {op} {limits[arg]}. "
+                         f"Case: {case}.")
+        if got == _best(_CONFIGS, limits, strict=True):
+            c = by_name[want]
+            edge = next(f"{key} = {c[key]} equals {arg}" for arg, key, _ in _LIMITS if c[key] == limits[arg])
+            fail(f"{want!r} is exactly at the limit ({edge}); a config meets a budget when it is at or within the "
+                 f"limit (≤ for size and latency, ≥ for accuracy). Case: {case}.")
+        if got is None:
+            fail(f"{want!r} meets every limit, so the answer is not None. Case: {case}.")
+        fail(f"{got!r} fits, but {want!r} fits too and is more accurate ({by_name[want]['accuracy']} vs "
+             f"{by_name[got]['accuracy']}): pick the most accurate config within the budget. Case: {case}.")
+    return "Correct: the most accurate config within every given limit (inclusive), None when nothing fits."

@@ -1,7 +1,10 @@
 """Checks for 08 · Capstone: per-layer ratios from a sensitivity scan, and the speedup bound of a FLOP cut (Amdahl).
 
-Reference solutions are in tests/test_checks_nb08.py, not in the library. The scans below are made up (not
-measurements); each is built so that the usual wrong answers give different ratios than the right one.
+Reference solutions: the notebook's own, between `### BEGIN SOLUTION` and `### END SOLUTION` in
+notebooks/src/08_capstone_cifar10.py; tests/notebook_solutions.py runs them against these checks.
+
+The scans below are made up (not measurements); each is built so that the usual wrong answers give different ratios
+than the right one.
 """
 from __future__ import annotations
 

@@ -1,16 +1,28 @@
-"""Pruning engine: masks, criteria, scopes, structured surgery, schedules."""
+"""The pruning engine: masks, criteria, scopes, structured surgery, schedules. It never imports a training loop.
+
+    masks.py        the mask convention and torch.nn.utils.prune interop         (01_what_is_pruning)
+    criteria.py     one registry of weight and unit criteria; your own functions  (03_structured, 04_criteria)
+    unstructured.py the selection: per layer or one global threshold              (01, 02, 05)
+    stats.py        per-layer sparsity, layer collapse                           (01, 05)
+    structured.py   unit scores and selection; surgery.py cuts the units out     (03_structured)
+    torch_pruning_interop.py   any graph through Torch-Pruning                  (03_structured)
+    sparse.py       CSR Linear layers                                            (02_unstructured)
+    schedules.py, lottery.py   when to prune (fine-tuning is a callable you pass) (06_when_to_prune)
+"""
 from course.pruning.masks import (
-    apply_masks, enforce_masks, from_torch_prune, get_masks, has_masks, prunable_layers,
+    apply_masks, enforce_masks, from_torch_prune, get_masks, has_masks, mask_gradients, prunable_layers,
     reapply_masks, remove_masks, to_torch_prune,
 )
-from course.pruning.criteria import CRITERIA, score
-from course.pruning.unstructured import (
-    LayerCollapseWarning, detect_layer_collapse, layer_sparsity, prune_unstructured,
-)
+from course.pruning.criteria import CRITERIA, UNIT_CRITERIA, Criterion, criterion_for, register, score
+from course.pruning.stats import LayerCollapseWarning, detect_layer_collapse, layer_sparsity, masked_sparsity
+from course.pruning.unstructured import prune_unstructured, select, unstructured_masks
 from course.pruning.schedules import (
-    cubic_sparsity, finetuner, gradual_pruning, iterative_pruning, lottery_ticket, one_shot,
+    GradualPruning, cubic_sparsity, iterative_pruning, lottery_ticket, one_shot, step_sparsities,
 )
 from course.pruning.sparse import SparseLinear, to_sparse_csr
 from course.pruning.structured import mask_structured, prune_structured, structured_masks, unit_scores
-from course.pruning.surgery import UnsupportedModelError, chain_links, remove_units, zero_units
+from course.pruning.surgery import (
+    UnsupportedModelError, chain_links, prune_in_units, prune_norm_units, prune_out_units, remove_units, unit_inputs,
+    zero_units,
+)
 from course.pruning.torch_pruning_interop import DependencyGroup, dependency_groups, prune_with_torch_pruning

@@ -1,48 +1,150 @@
-"""Criteria: how important is each weight? A criterion maps a model to one score tensor per layer.
+"""Criteria: how important is each weight, or each unit? One registry for both. Low score = pruned first.
 
 A *criterion* scores, a *scope* compares the scores (per layer or globally), a *schedule* decides when.
-Low score = pruned first. Every criterion returns `{layer_name: scores}` with scores shaped like the weight.
-Gradient-based criteria run on a private copy of the model, so the model you pass is never touched.
+
+    kind      name                 score                                             needs data=
+    weights   magnitude            |w|                                               no
+              gradient             |g|, g = mean gradient over a few batches         yes
+              taylor               |w·g|                                             yes
+              snip                 |w·g| / Σ_all |w·g|                               yes
+              random               u ~ U(0, 1), seeded                               no
+    units     magnitude (or "l1")  Σ_j |W[u, j]|, the L1 norm of the unit's weights  no
+              l2                   sqrt(Σ_j W[u, j]²)                                no
+              taylor               |Σ_p w_p·g_p| over the unit's weights, bias, BN   yes
+              random               u ~ U(0, 1), seeded                               no
+
+`criterion=` (in `prune_unstructured`, `prune_structured`, `score`, `unit_scores`, ...) takes a registered name or
+your own function of ONE layer's weight, which the library calls layer by layer:
+
+    fn(weight) -> scores           e.g. lambda w: w.abs()
+    fn(weight, grad) -> scores     grad = dL/dW, the mean over the first batches of `data=` (so data= is needed)
+
+For weights the scores are shaped like the weight; for units they are one per output unit, shape (out,). So the
+Taylor score you write in Exercise 04.1 plugs straight in: `prune_unstructured(model, 0.9, criterion=taylor_score,
+data=loader)`.
+
+Adding a criterion to the library is registering it: decorate `fn(model, layers, *, data, seed, loss_fn,
+num_batches) -> {layer: scores}` with `@register("name", "weights" | "units", needs_data=...)`. For "weights",
+`layers` are (name, module) pairs; for "units" they are `course.pruning.surgery.Link`s (a layer, its BatchNorms).
+Introduced in 04_criteria (weights) and 03_structured (units)
 """
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from course import arguments
+from course.inputs import batches
 from course.pruning.masks import prunable_layers
+from course.pruning.surgery import Link
 
-__all__ = ["magnitude", "gradient", "taylor", "snip", "random", "CRITERIA", "NEEDS_DATA", "score",
-           "accumulate_gradients"]
+__all__ = ["Criterion", "CRITERIA", "UNIT_CRITERIA", "ALIASES", "KINDS", "register", "criterion_for", "score",
+           "accumulate_gradients", "magnitude_scores", "gradient_scores", "taylor_scores", "snip_scores",
+           "random_scores", "unit_norms", "unit_l1_scores", "unit_l2_scores", "unit_taylor_scores", "unit_random_scores", "DEFAULT_NUM_BATCHES"]
 
-Layers = list[tuple[str, nn.Module]]
 Scores = dict[str, torch.Tensor]
+KINDS = ("weights", "units")
 DEFAULT_NUM_BATCHES = 4
 
 
-def magnitude(model: nn.Module, layers: Layers, **_: Any) -> Scores:
-    """Magnitude: score = |w|. Small weights change the output least (Han et al. 2015).
-    """
-    return {name: module.weight.detach().abs().clone() for name, module in layers}
+@dataclass(frozen=True)
+class Criterion:
+    """A criterion: `fn(model, layers, *, data, seed, loss_fn, num_batches) -> {layer: scores}` of one `kind`."""
+
+    name: str
+    kind: str                 # "weights" (scores shaped like each weight) or "units" (one score per output unit)
+    fn: Callable[..., Scores]
+    needs_data: bool = False
+
+    def __call__(self, model: nn.Module, layers: list, *, data: Any = None, seed: int = 0,
+                 loss_fn: Callable | None = None, num_batches: int = DEFAULT_NUM_BATCHES) -> Scores:
+        """Score `layers` of `model`; a criterion that back-propagates refuses to run without `data`."""
+        if self.needs_data and data is None:
+            raise ValueError(f"criterion {self.name!r} needs gradients, so it needs data: pass data= "
+                             "(a DataLoader, an iterable of (X, y) batches, or one (X, y) pair)")
+        return self.fn(model, layers, data=data, seed=seed, loss_fn=loss_fn, num_batches=num_batches)
+
+    def __repr__(self) -> str:
+        return f"Criterion({self.name!r}, {self.kind}{', needs data' if self.needs_data else ''})"
 
 
-def random(model: nn.Module, layers: Layers, *, seed: int = 0, **_: Any) -> Scores:
-    """Random: score ~ U(0, 1), seeded, independent of the weights. The baseline every criterion must beat."""
-    gen = torch.Generator().manual_seed(int(seed))
-    return {name: torch.rand(m.weight.shape, generator=gen).to(m.weight.device) for name, m in layers}
+#: The registry: kind -> {name: Criterion}. `CRITERIA` (weights) and `UNIT_CRITERIA` (units) are its two halves.
+_REGISTRY: dict[str, dict[str, Criterion]] = {kind: {} for kind in KINDS}
+CRITERIA: dict[str, Criterion] = _REGISTRY["weights"]
+UNIT_CRITERIA: dict[str, Criterion] = _REGISTRY["units"]
+#: Other names for registered criteria, per kind.
+ALIASES: dict[str, dict[str, str]] = {"weights": {}, "units": {"l1": "magnitude"}}
 
 
-def _as_batches(data: Any) -> Iterable:
-    """Accept a DataLoader, any iterable of (X, y) batches, or one (X, y) pair."""
-    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
-        return [tuple(data)]
-    return data
+def register(name: str, kind: str, *, needs_data: bool = False) -> Callable[[Callable], Callable]:
+    """Decorator: add `fn(model, layers, *, data, seed, loss_fn, num_batches) -> {layer: scores}` to the registry."""
+    arguments.choice(kind, KINDS, "kind")
+
+    def deco(fn: Callable) -> Callable:
+        _REGISTRY[kind][name] = Criterion(name, kind, fn, needs_data)
+        return fn
+    return deco
 
 
-def accumulate_gradients(model: nn.Module, layers: Layers, data: Any, *, loss_fn: Callable | None = None,
+def _from_function(fn: Callable, kind: str) -> Criterion:
+    """Wrap a learner's `fn(weight)` or `fn(weight, grad)` (one layer at a time) as a Criterion of `kind`."""
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+    except (TypeError, ValueError):                      # builtins without a signature: assume fn(weight)
+        params = [None]
+    if len(params) not in (1, 2):
+        raise TypeError(f"a criterion function takes (weight) or (weight, grad) and returns scores; "
+                        f"{getattr(fn, '__name__', fn)!r} takes {len(params)} arguments")
+    name = getattr(fn, "__name__", type(fn).__name__)
+
+    def run(model: nn.Module, layers: list, *, data: Any = None, **kw: Any) -> Scores:
+        pairs = _modules(model, layers)
+        grads = accumulate_gradients(model, pairs, data, **kw) if len(params) == 2 else {}
+        out = {}
+        for layer, module in pairs:
+            w = module.weight.detach().clone()
+            s = fn(w, grads[layer].clone()) if grads else fn(w)
+            want = tuple(w.shape) if kind == "weights" else (w.shape[0],)
+            if not isinstance(s, torch.Tensor) or tuple(s.shape) != want:
+                got = tuple(s.shape) if isinstance(s, torch.Tensor) else type(s).__name__
+                raise ValueError(f"criterion {name!r} must return a tensor of shape {want} for layer {layer!r} "
+                                 f"({'one score per weight' if kind == 'weights' else 'one score per output unit'}), "
+                                 f"got {got}")
+            out[layer] = s.detach().float()
+        return out
+    return Criterion(name, kind, run, needs_data=len(params) == 2)
+
+
+def criterion_for(criterion: str | Callable | Criterion, kind: str = "weights") -> Criterion:
+    """The Criterion that `criterion=` means: a registered name (or alias), a Criterion, or a function to wrap."""
+    if isinstance(criterion, Criterion):
+        if criterion.kind != kind:
+            raise ValueError(f"criterion {criterion.name!r} scores {criterion.kind}, not {kind}")
+        return criterion
+    if callable(criterion):
+        return _from_function(criterion, kind)
+    name = ALIASES[kind].get(criterion, criterion) if isinstance(criterion, str) else criterion
+    choices = sorted([*_REGISTRY[kind], *ALIASES[kind]])
+    if not isinstance(name, str) or name not in _REGISTRY[kind]:
+        raise ValueError(f"unknown criterion {criterion!r} for {kind}; choose one of {choices}, "
+                         f"or pass a function fn(weight) or fn(weight, grad)")
+    return _REGISTRY[kind][name]
+
+
+def _modules(model: nn.Module, layers: list) -> list[tuple[str, nn.Module]]:
+    """(name, module) pairs of `layers`, given as (name, module) pairs or as surgery `Link`s."""
+    modules = dict(model.named_modules())
+    return [(item.layer, modules[item.layer]) if isinstance(item, Link) else item for item in layers]
+
+
+def accumulate_gradients(model: nn.Module, layers: list, data: Any, *, loss_fn: Callable | None = None,
                          num_batches: int = DEFAULT_NUM_BATCHES, seed: int = 0) -> Scores:
     """g = (1/B) Σ_b ∂L_b/∂w over the first `num_batches` batches: the gradient of the mean loss on that data.
 
@@ -52,10 +154,9 @@ def accumulate_gradients(model: nn.Module, layers: Layers, data: Any, *, loss_fn
     """
     if data is None:
         raise ValueError("this criterion needs gradients: pass data= (a DataLoader or an iterable of (X, y) batches)")
-    if not isinstance(num_batches, int) or isinstance(num_batches, bool) or num_batches < 1:
-        raise ValueError(f"num_batches must be an int >= 1, got {num_batches!r}")
+    num_batches = arguments.integer(num_batches, "num_batches", low=1)
     loss_fn = nn.CrossEntropyLoss() if loss_fn is None else loss_fn
-    names = [n for n, _ in layers]
+    names = [n for n, _ in _modules(model, layers)]
     work = copy.deepcopy(model).train()
     modules = dict(work.named_modules())
     weights = [modules[n].weight for n in names]
@@ -65,9 +166,7 @@ def accumulate_gradients(model: nn.Module, layers: Layers, data: Any, *, loss_fn
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         with torch.enable_grad():
-            for X, y in _as_batches(data):
-                if seen == num_batches:
-                    break
+            for X, y in batches(data, limit=num_batches):
                 loss = loss_fn(work(X.to(dev)), y.to(dev))
                 for total, g in zip(totals, torch.autograd.grad(loss, weights, allow_unused=True)):
                     if g is not None:
@@ -78,52 +177,107 @@ def accumulate_gradients(model: nn.Module, layers: Layers, data: Any, *, loss_fn
     return {n: (t / seen).detach() for n, t in zip(names, totals)}
 
 
-def gradient(model: nn.Module, layers: Layers, *, data: Any = None, **kw: Any) -> Scores:
+# --- weights: scores shaped like each weight ----------------------------------------------------------------
+
+@register("magnitude", "weights")
+def magnitude_scores(model: nn.Module, layers: list, **_: Any) -> Scores:
+    """Magnitude: score = |w|. Small weights change the output least (Han et al. 2015)."""
+    return {name: module.weight.detach().abs().clone() for name, module in layers}
+
+
+@register("random", "weights")
+def random_scores(model: nn.Module, layers: list, *, seed: int = 0, **_: Any) -> Scores:
+    """Random: score ~ U(0, 1), seeded, independent of the weights. The baseline every criterion must beat."""
+    gen = torch.Generator().manual_seed(int(seed))
+    return {name: torch.rand(m.weight.shape, generator=gen).to(m.weight.device) for name, m in layers}
+
+
+@register("gradient", "weights", needs_data=True)
+def gradient_scores(model: nn.Module, layers: list, *, data: Any = None, **kw: Any) -> Scores:
     """Gradient: score = |g|, g the mean gradient over a few batches (see `accumulate_gradients`)."""
     return {n: g.abs() for n, g in accumulate_gradients(model, layers, data, **kw).items()}
 
 
-def taylor(model: nn.Module, layers: Layers, *, data: Any = None, **kw: Any) -> Scores:
+@register("taylor", "weights", needs_data=True)
+def taylor_scores(model: nn.Module, layers: list, *, data: Any = None, **kw: Any) -> Scores:
     """Taylor: score = |w·g| ≈ |L(w) − L(w with this weight zeroed)|, first order (Molchanov et al. 2017, 2019)."""
     grads = accumulate_gradients(model, layers, data, **kw)
     return {n: (m.weight.detach() * grads[n]).abs() for n, m in layers}
 
 
-def snip(model: nn.Module, layers: Layers, *, data: Any = None, **kw: Any) -> Scores:
+@register("snip", "weights", needs_data=True)
+def snip_scores(model: nn.Module, layers: list, *, data: Any = None, **kw: Any) -> Scores:
     """SNIP connection sensitivity: s = |w·g| / Σ_all |w·g| (Lee et al. 2019). Meant for pruning at init."""
-    raw = taylor(model, layers, data=data, **kw)
+    raw = taylor_scores(model, layers, data=data, **kw)
     total = sum(s.sum() for s in raw.values())
     total = total if float(total) > 0 else torch.tensor(1.0)
     return {n: s / total for n, s in raw.items()}
 
 
-#: name -> criterion function `(model, layers, *, data=None, seed=0, loss_fn=None, num_batches=4) -> scores`.
-CRITERIA: dict[str, Callable[..., Scores]] = {
-    "magnitude": magnitude, "gradient": gradient, "taylor": taylor, "snip": snip, "random": random,
-}
-#: Criteria that need `data=` (they back-propagate a loss).
-NEEDS_DATA = frozenset({"gradient", "taylor", "snip"})
-
-
-def check_criterion(criterion: Any) -> str:
-    """Return `criterion` if it names a registered criterion; else raise ValueError listing the choices."""
-    if not isinstance(criterion, str) or criterion not in CRITERIA:
-        raise ValueError(f"unknown criterion {criterion!r}; choose one of {sorted(CRITERIA)}")
-    return criterion
-
-
-def score(model: nn.Module, criterion: str = "magnitude", data: Any = None, *, seed: int = 0,
+def score(model: nn.Module, criterion: str | Callable = "magnitude", data: Any = None, *, seed: int = 0,
           loss_fn: Callable | None = None, num_batches: int = DEFAULT_NUM_BATCHES,
           exclude: Iterable[str] = ()) -> Scores:
     """Score every prunable weight with `criterion`: {layer name: tensor shaped like its weight}. Higher = keep.
 
-    `data` (DataLoader or iterable of (X, y)) is needed by "gradient", "taylor" and "snip" only.
+    `data` (DataLoader, iterable of (X, y), or one (X, y) pair) is needed by criteria that use gradients.
     """
-    check_criterion(criterion)
-    layers = prunable_layers(model, [exclude] if isinstance(exclude, str) else exclude)
+    crit = criterion_for(criterion, "weights")
+    layers = prunable_layers(model, arguments.names(exclude, "exclude"))
     if not layers:
         raise ValueError("model has no prunable layers (nn.Linear / nn.Conv2d) left to score")
-    if criterion in NEEDS_DATA and data is None:
-        raise ValueError(f"criterion {criterion!r} needs gradients: pass data= "
-                         "(a DataLoader or an iterable of (X, y) batches)")
-    return CRITERIA[criterion](model, layers, data=data, seed=seed, loss_fn=loss_fn, num_batches=num_batches)
+    return crit(model, layers, data=data, seed=seed, loss_fn=loss_fn, num_batches=num_batches)
+
+
+# --- units: one score per output unit (neuron, filter) ------------------------------------------------------
+
+def unit_norms(model: nn.Module, links: list[Link], p: int = 1) -> Scores:
+    """||W[u]||_p over each unit's incoming weights: (units, fan_in) -> (units,). p=1 is Li et al. (2017)."""
+    modules = dict(model.named_modules())
+    return {link.layer: modules[link.layer].weight.detach().flatten(1).float().norm(p=p, dim=1).cpu()
+            for link in links}
+
+
+@register("magnitude", "units")
+def unit_l1_scores(model: nn.Module, links: list[Link], **_: Any) -> Scores:
+    """Magnitude of a unit (alias "l1"): Σ_j |W[u, j]|, the L1 norm of its incoming weights."""
+    return unit_norms(model, links, p=1)
+
+
+@register("l2", "units")
+def unit_l2_scores(model: nn.Module, links: list[Link], **_: Any) -> Scores:
+    """L2 norm of a unit's incoming weights: sqrt(Σ_j W[u, j]²)."""
+    return unit_norms(model, links, p=2)
+
+
+@register("random", "units")
+def unit_random_scores(model: nn.Module, links: list[Link], *, seed: int = 0, **_: Any) -> Scores:
+    """Random: one U(0, 1) score per unit from a generator seeded with `seed`."""
+    gen = torch.Generator().manual_seed(seed)
+    return {link.layer: torch.rand(link.units, generator=gen) for link in links}
+
+
+@register("taylor", "units", needs_data=True)
+def unit_taylor_scores(model: nn.Module, links: list[Link], *, data: Any = None, loss_fn: Callable | None = None,
+                       num_batches: int = DEFAULT_NUM_BATCHES, **_: Any) -> Scores:
+    """Group Taylor score (Molchanov et al. 2019): mean over batches of |Σ_{p in unit} w_p·dL/dw_p|, p running over
+    the unit's weights, bias and the BatchNorm gamma/beta after it."""
+    num_batches = arguments.integer(num_batches, "num_batches", low=1)
+    loss_fn = loss_fn or nn.functional.cross_entropy
+    net = copy.deepcopy(model).train()      # a copy: gradients and BN statistics never touch `model`
+    modules = dict(net.named_modules())
+    device = next(net.parameters()).device
+    totals = {link.layer: torch.zeros(link.units) for link in links}
+    todo = list(batches(data, limit=num_batches))
+    if not todo:
+        raise ValueError("data yielded no batches; pass a DataLoader or an (x, y) pair")
+    for x, y in todo:
+        net.zero_grad(set_to_none=False)
+        loss_fn(net(x.to(device)), y.to(device)).backward()
+        with torch.no_grad():
+            for link in links:
+                layer = modules[link.layer]
+                params = [layer.weight, layer.bias] + [p for bn in link.norms
+                                                      for p in (modules[bn].weight, modules[bn].bias)]
+                s = sum((p * p.grad).reshape(link.units, -1).sum(1) for p in params if p is not None)  # (units,)
+                totals[link.layer] += s.abs().float().cpu()
+    return {name: t / len(todo) for name, t in totals.items()}

@@ -1,4 +1,8 @@
-"""The lottery ticket procedure (Frankle & Carbin 2019): iterative magnitude pruning with weight rewinding."""
+"""The lottery ticket procedure (Frankle & Carbin 2019): iterative magnitude pruning with weight rewinding.
+
+Like every schedule, it takes a `train_fn(model)` callable and never imports a training loop.
+Introduced in 06_when_to_prune
+"""
 from __future__ import annotations
 
 import copy
@@ -10,19 +14,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from course.pruning.masks import MASK, apply_masks, get_masks, reapply_masks
-from course.pruning.stats import layer_sparsity
+from course import arguments
+from course.pruning.masks import apply_masks, get_masks, reapply_masks
+from course.pruning.stats import masked_sparsity
 from course.pruning.unstructured import prune_unstructured
 
-__all__ = ["lottery_ticket", "LotteryTicket", "run_training", "masked_sparsity"]
-
-
-def masked_sparsity(model: nn.Module) -> float:
-    """Fraction of pruned weights over the layers that carry a mask (all Linear/Conv2d zeros if none does)."""
-    masks = [m for m in (getattr(mod, MASK, None) for mod in model.modules()) if m is not None]
-    if not masks:
-        return layer_sparsity(model).overall.sparsity
-    return sum(int((~m).sum()) for m in masks) / sum(m.numel() for m in masks)
+__all__ = ["lottery_ticket", "LotteryTicket", "run_training"]
 
 
 def run_training(train_fn: Callable, model: nn.Module, *args: Any) -> tuple[nn.Module, Any]:
@@ -85,16 +82,12 @@ def lottery_ticket(model_init: nn.Module, train_fn: Callable, *, rounds: int, pr
     Frankle et al. 2020). reinit_control=True also trains the final mask on a fresh random initialisation.
     history[r] = {"round", "sparsity", "metric"} for the network trained in round r (round 0 = dense).
     """
-    if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or rounds < 1:
-        raise ValueError(f"rounds must be an int >= 1, got {rounds!r}")
-    p = prune_rate_per_round
-    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 < float(p) < 1.0:
-        raise ValueError(f"prune_rate_per_round must be a number in (0, 1), got {p!r}")
-    if not (rewind == "init" or (isinstance(rewind, numbers.Integral) and not isinstance(rewind, bool)
-                                 and rewind >= 0)):
-        raise ValueError(f"rewind must be 'init' or an int >= 0 (steps/epochs of dense training), got {rewind!r}")
-    if not callable(train_fn):
-        raise TypeError(f"train_fn must be a callable train_fn(model), got {type(train_fn).__name__}")
+    rounds = arguments.integer(rounds, "rounds", low=1)
+    p = arguments.number(prune_rate_per_round, "prune_rate_per_round", low=0.0, high=1.0, low_open=True,
+                         high_open=True, meaning="fraction of the survivors pruned each round")
+    if rewind != "init":
+        rewind = arguments.integer(rewind, "rewind", low=0, meaning="or 'init': steps/epochs of dense training")
+    train_fn = arguments.function(train_fn, "train_fn", signature="train_fn(model)")
     prune_kwargs.pop("inplace", None)
     theta0 = copy.deepcopy(model_init)
     theta_rw = theta0 if rewind == "init" or rewind == 0 else run_training(train_fn, copy.deepcopy(theta0), rewind)[0]

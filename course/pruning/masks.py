@@ -3,7 +3,9 @@
 Convention: a pruned layer carries a bool buffer `prune_mask` shaped like its weight (True = kept), and its
 weight already holds zeros where the mask is False. The forward pass is the plain dense one, so a masked
 model runs at dense speed (unlike `torch.nn.utils.prune`, which recomputes `weight_orig * weight_mask`
-before every forward). Training keeps pruned weights at zero by calling `reapply_masks` after each step.
+before every forward). Training keeps pruned weights at zero: `mask_gradients` before each optimizer step (so
+momentum and Adam moments never build up on them) and `reapply_masks` after it (`course.training.train` does both).
+Introduced in 01_what_is_pruning
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 __all__ = [
-    "MASK", "PRUNABLE", "prunable_layers", "get_masks", "apply_masks", "reapply_masks", "remove_masks",
+    "MASK", "PRUNABLE", "prunable_layers", "get_masks", "apply_masks", "reapply_masks", "mask_gradients", "remove_masks",
     "has_masks", "enforce_masks", "to_torch_prune", "from_torch_prune",
 ]
 
@@ -72,6 +74,15 @@ def reapply_masks(model: nn.Module) -> None:
         mask = getattr(m, MASK, None)
         if mask is not None:
             m.weight.mul_(mask)
+
+
+@torch.no_grad()
+def mask_gradients(model: nn.Module) -> None:
+    """grad <- grad * mask for every masked weight (call between backward and the optimizer step)."""
+    for m in model.modules():
+        mask = getattr(m, MASK, None)
+        if mask is not None and m.weight.grad is not None:
+            m.weight.grad.mul_(mask)
 
 
 def remove_masks(model: nn.Module, *, inplace: bool = False) -> nn.Module:

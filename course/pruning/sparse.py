@@ -3,6 +3,7 @@
 A masked model still multiplies every zero (dense-with-zeros). `to_sparse_csr` stores only the nonzeros
 (CSR: values, column indices, row pointers) and multiplies with `torch.addmm(bias, W_csr, xᵀ)`, so the
 speed-up, if any, can be measured on your machine. Convolutions are left dense (PyTorch has no CSR conv).
+Introduced in 02_unstructured
 """
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Per-layer sparsity tables and layer-collapse detection for masked (or simply zero-filled) models."""
+"""Per-layer sparsity tables and layer-collapse detection for masked (or simply zero-filled) models.
+
+Introduced in 01_what_is_pruning (layer collapse in 05_local_vs_global)
+"""
 from __future__ import annotations
 
 import html
@@ -9,10 +12,10 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from course.pruning.masks import prunable_layers
+from course.pruning.masks import MASK, prunable_layers
 
-__all__ = ["LayerRow", "SparsityTable", "layer_sparsity", "LayerCollapseWarning", "LayerUnits", "CollapseReport",
-           "detect_layer_collapse"]
+__all__ = ["LayerRow", "SparsityTable", "layer_sparsity", "masked_sparsity", "LayerCollapseWarning", "LayerUnits",
+           "CollapseReport", "detect_layer_collapse"]
 
 
 class LayerRow(NamedTuple):
@@ -95,6 +98,14 @@ def layer_sparsity(model: nn.Module) -> SparsityTable:
         zeros = int((m.weight.detach() == 0).sum())
         rows.append(LayerRow(name, tuple(m.weight.shape), n, zeros, zeros / n))
     return SparsityTable(rows)
+
+
+def masked_sparsity(model: nn.Module) -> float:
+    """Fraction of pruned weights over the layers that carry a mask (all Linear/Conv2d zeros if none does)."""
+    masks = [m for m in (getattr(mod, MASK, None) for mod in model.modules()) if m is not None]
+    if not masks:
+        return layer_sparsity(model).overall.sparsity
+    return sum(int((~m).sum()) for m in masks) / sum(m.numel() for m in masks)
 
 
 class LayerCollapseWarning(UserWarning):

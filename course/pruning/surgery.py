@@ -5,6 +5,11 @@ layer removes row `W[u]` and `b[u]`, entry `u` of every BatchNorm after it, and 
 Linear/Conv2d that read it: one input channel of a Conv2d, or, across a Flatten, the `H'*W'` block
 `[u*H'*W', (u+1)*H'*W')` of a Linear's inputs. Graphs with residual adds or concatenations couple layers in
 ways a chain walk cannot see; they go through `course.pruning.prune_with_torch_pruning`.
+
+The steps are public and say what they cut (as Torch-Pruning's `prune_conv_out_channels` does): `prune_out_units`
+(rows of a layer), `prune_norm_units` (entries of a BatchNorm), `prune_in_units` (inputs of the next layer, the ones
+`unit_inputs` says the removed units fed). `remove_units` runs them along the chain.
+Introduced in 03_structured
 """
 from __future__ import annotations
 
@@ -16,7 +21,8 @@ from torch import nn
 
 from course.pruning.masks import MASK, apply_masks
 
-__all__ = ["Link", "UnsupportedModelError", "chain_links", "remove_units", "zero_units"]
+__all__ = ["Link", "UnsupportedModelError", "chain_links", "unit_inputs", "prune_out_units", "prune_in_units",
+           "prune_norm_units", "remove_units", "zero_units"]
 
 #: Channel-wise ops with f(0) = 0 that keep the number of channels: a zeroed unit stays exactly zero through them.
 PASS_THROUGH = (
@@ -123,9 +129,9 @@ def _check_keep(links: list[Link], keep: dict[str, torch.Tensor]) -> dict[str, L
     return by_layer
 
 
-def _in_index(idx: torch.Tensor, block: int) -> torch.Tensor:
-    """Consumer inputs fed by units `idx`: unit u -> inputs [u*block, (u+1)*block)."""
-    return (idx[:, None] * block + torch.arange(block, device=idx.device)).flatten()   # (len(idx)*block,)
+def unit_inputs(units: torch.Tensor, block: int) -> torch.Tensor:
+    """The consumer's inputs fed by `units` (indices): unit u -> inputs [u*block, (u+1)*block)."""
+    return (units[:, None] * block + torch.arange(block, device=units.device)).flatten()   # (len(units)*block,)
 
 
 def _set(module: nn.Module, name: str, value: torch.Tensor) -> None:
@@ -137,30 +143,30 @@ def _set(module: nn.Module, name: str, value: torch.Tensor) -> None:
 
 
 @torch.no_grad()
-def _keep_out_units(layer: nn.Module, idx: torch.Tensor) -> None:
-    """Keep output units `idx` of a Linear/Conv2d: W <- W[idx], b <- b[idx] (and the course mask's rows)."""
+def prune_out_units(layer: nn.Module, keep: torch.Tensor) -> None:
+    """Cut every output unit of a Linear/Conv2d not in `keep` (indices): W <- W[keep], b <- b[keep], mask rows too."""
     for name in ("weight", "bias", MASK):
         if getattr(layer, name, None) is not None:
-            _set(layer, name, getattr(layer, name)[idx])
-    setattr(layer, "out_features" if isinstance(layer, nn.Linear) else "out_channels", len(idx))
+            _set(layer, name, getattr(layer, name)[keep])
+    setattr(layer, "out_features" if isinstance(layer, nn.Linear) else "out_channels", len(keep))
 
 
 @torch.no_grad()
-def _keep_in_units(layer: nn.Module, idx: torch.Tensor) -> None:
-    """Keep inputs `idx` of a Linear/Conv2d: W <- W[:, idx] (and the course mask's columns)."""
+def prune_in_units(layer: nn.Module, keep: torch.Tensor) -> None:
+    """Cut every input of a Linear/Conv2d not in `keep` (indices): W <- W[:, keep], the mask's columns too."""
     for name in ("weight", MASK):
         if getattr(layer, name, None) is not None:
-            _set(layer, name, getattr(layer, name)[:, idx])
-    setattr(layer, "in_features" if isinstance(layer, nn.Linear) else "in_channels", len(idx))
+            _set(layer, name, getattr(layer, name)[:, keep])
+    setattr(layer, "in_features" if isinstance(layer, nn.Linear) else "in_channels", len(keep))
 
 
 @torch.no_grad()
-def _keep_bn(bn: nn.Module, idx: torch.Tensor) -> None:
-    """Keep entries `idx` of a BatchNorm: gamma, beta, running mean and running variance."""
+def prune_norm_units(bn: nn.Module, keep: torch.Tensor) -> None:
+    """Cut every entry of a BatchNorm not in `keep` (indices): gamma, beta, running mean and running variance."""
     for name in ("weight", "bias", "running_mean", "running_var"):
         if getattr(bn, name, None) is not None:
-            _set(bn, name, getattr(bn, name)[idx])
-    bn.num_features = len(idx)
+            _set(bn, name, getattr(bn, name)[keep])
+    bn.num_features = len(keep)
 
 
 def remove_units(model: nn.Module, keep: dict[str, torch.Tensor], *, inplace: bool = False) -> nn.Module:
@@ -176,10 +182,10 @@ def remove_units(model: nn.Module, keep: dict[str, torch.Tensor], *, inplace: bo
         if link.layer not in keep:
             continue
         idx = keep[link.layer].to(modules[link.layer].weight.device).nonzero().flatten()   # kept units, in order
-        _keep_out_units(modules[link.layer], idx)
+        prune_out_units(modules[link.layer], idx)
         for bn in link.norms:
-            _keep_bn(modules[bn], idx)
-        _keep_in_units(modules[link.consumer], _in_index(idx, link.block))
+            prune_norm_units(modules[bn], idx)
+        prune_in_units(modules[link.consumer], unit_inputs(idx, link.block))
     return model
 
 
@@ -207,7 +213,7 @@ def zero_units(model: nn.Module, keep: dict[str, torch.Tensor], *, inplace: bool
         link = by_layer[name]
         drop = (~kept).to(modules[name].weight.device).nonzero().flatten()
         _mask(name)[drop] = False                                  # rows of the layer
-        _mask(link.consumer)[:, _in_index(drop, link.block)] = False  # columns of the consumer
+        _mask(link.consumer)[:, unit_inputs(drop, link.block)] = False  # columns of the consumer
         if modules[name].bias is not None:
             modules[name].bias[drop] = 0
         for bn in link.norms:

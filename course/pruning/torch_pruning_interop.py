@@ -3,6 +3,7 @@
 Torch-Pruning (Fang et al. 2023, "DepGraph") traces the model, groups every parameter that must shrink
 together when one channel goes (a conv, its BN, the conv reading it, the other branch of a residual add)
 and prunes whole groups. The course's chain surgery (`prune_structured`) is the readable special case.
+Introduced in 03_structured
 """
 from __future__ import annotations
 
@@ -15,27 +16,27 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from course.pruning.structured import Batches, batches, check_ratio
+from course import arguments
+from course.inputs import batches
 
 __all__ = ["IMPORTANCES", "prune_with_torch_pruning", "dependency_groups", "DependencyGroup"]
 
-IMPORTANCES = ("l1", "l2", "taylor", "random")
+#: Torch-Pruning scorers by the course's unit-criterion names ("magnitude" is "l1", as for `prune_structured`).
+IMPORTANCES = ("l1", "l2", "taylor", "random", "magnitude")
 REDUCTIONS = ("mean", "first")
 LAYERS = (nn.Conv2d, nn.Linear)
 
 
 def _importance(name: str, group_reduction: str) -> tp.importance.Importance:
     """Torch-Pruning scorer; "mean" averages over all coupled layers, "first" scores the root layer alone."""
-    if name not in IMPORTANCES:
-        raise ValueError(f"unknown importance {name!r}; choose one of {list(IMPORTANCES)}")
-    if group_reduction not in REDUCTIONS:
-        raise ValueError(f"unknown group_reduction {group_reduction!r}; choose one of {list(REDUCTIONS)}")
+    name = arguments.choice(name, IMPORTANCES, "importance")
+    group_reduction = arguments.choice(group_reduction, REDUCTIONS, "group_reduction")
     if name == "random":
         return tp.importance.RandomImportance()
     if name == "taylor":   # |sum_j w_j g_j| per layer, reduced over the group
         return tp.importance.GroupTaylorImportance(group_reduction=group_reduction, normalizer="mean",
                                                    multivariable=True)
-    return tp.importance.GroupMagnitudeImportance(p=1 if name == "l1" else 2, group_reduction=group_reduction,
+    return tp.importance.GroupMagnitudeImportance(p=2 if name == "l2" else 1, group_reduction=group_reduction,
                                                   normalizer="mean")
 
 
@@ -84,12 +85,12 @@ def _course_ratios(model: nn.Module, ratio: float, ignored: list[nn.Module]) -> 
     return out
 
 
-def _accumulate_grads(net: nn.Module, data: Batches, loss_fn: Callable, num_batches: int) -> None:
+def _accumulate_grads(net: nn.Module, data: Iterable | tuple, loss_fn: Callable, num_batches: int) -> None:
     """Sum dL/dw over a few batches in train mode, then restore every parameter and BN statistic."""
     state = {k: v.clone() for k, v in net.state_dict().items()}
     device = next(net.parameters()).device
     net.train().zero_grad(set_to_none=True)
-    for x, y in batches(data, num_batches):
+    for x, y in batches(data, limit=arguments.integer(num_batches, "num_batches", low=1)):
         loss_fn(net(x.to(device)), y.to(device)).backward()
     net.load_state_dict(state)   # the forwards moved the BN running statistics; put them back
 
@@ -102,7 +103,7 @@ def prune_with_torch_pruning(
     importance: str = "l1",
     ignored_layers: Iterable | None = None,
     global_pruning: bool = False,
-    data: Batches | None = None,
+    data: Iterable | tuple | None = None,
     loss_fn: Callable | None = None,
     num_batches: int = 4,
     round_to: int | None = None,
@@ -116,9 +117,9 @@ def prune_with_torch_pruning(
     by `group_reduction` ("mean" = Torch-Pruning's group importance, "first" = the root layer alone, like
     `prune_structured`). Local pruning removes min(round(ratio * C), C - 1) channels per group, the course's
     rounding; global pruning ranks mean-normalised scores of all groups. The layers producing the model's output
-    are always ignored, plus `ignored_layers` (names or modules). Introduced in 03_structured.
+    are always ignored, plus `ignored_layers` (names or modules).
     """
-    ratio = check_ratio(ratio)
+    ratio = arguments.ratio(ratio)
     scorer = _importance(importance, group_reduction)
     if importance == "taylor" and data is None:
         raise ValueError("importance 'taylor' needs data: pass data=(x, y) or a DataLoader of (x, y) batches")
@@ -177,7 +178,7 @@ def _what(target: nn.Module, out: bool) -> str:
 def dependency_groups(model: nn.Module, example_inputs: torch.Tensor, layer_name: str) -> DependencyGroup:
     """Trace `model` with Torch-Pruning and list every layer coupled to output channel 0 of `layer_name`.
 
-    Members come root first, then in the model's module order. Introduced in 03_structured.
+    Members come root first, then in the model's module order.
     """
     net = copy.deepcopy(model).eval()
     modules = dict(net.named_modules())

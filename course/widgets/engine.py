@@ -2,39 +2,35 @@
 
 One `PruningEngine` holds a pristine copy of the model, a working copy, the held-out batch and the scores of
 each criterion (computed once, on a fixed batch). Every update restores the working copy's weights from the
-pristine copy, applies masks that select exactly what the library selects (weights: `SortedScores`, the
-selection of `unstructured_masks` from scores sorted once; units: `structured_masks` + `remove_units`) and
-measures accuracy, bytes and FLOPs with the library's own tools (`size_bytes`, `count_flops`). The widgets and their plain twins both
-call `PruningEngine.run`, so a slider move and a function call give identical numbers.
+pristine copy, applies the library's own selection to the cached scores (weights: `unstructured_masks`, the
+selection `prune_unstructured` makes; units: `structured_masks` + `remove_units`) and measures accuracy, size and
+FLOPs with the library's own tools (`stored_size`, `count_flops`). The widgets and their plain twins both call
+`PruningEngine.run`, so a slider move and a function call give identical numbers.
+Introduced in 01_what_is_pruning
 """
 from __future__ import annotations
 
 import copy
-import numbers
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from course.metrics import count_flops, size_bytes
-from course.pruning.criteria import NEEDS_DATA, check_criterion, score
+from course import arguments
+from course.metrics import count_flops, size_bytes, stored_size
+from course.pruning.criteria import CRITERIA, UNIT_CRITERIA, criterion_for, score
 from course.pruning.masks import MASK, apply_masks, prunable_layers
 from course.pruning.stats import detect_layer_collapse
-from course.pruning.structured import check_ratio, structured_masks
+from course.pruning.structured import structured_masks
 from course.pruning.surgery import chain_links, remove_units
-from course.pruning.unstructured import SCOPES, check_sparsity
-from course.widgets.ranking import SortedScores
+from course.pruning.unstructured import SCOPES, unstructured_masks
 
-__all__ = ["GRANULARITIES", "UNIT_CRITERIA", "LOSSLESS_FORMATS", "ExplorerNumbers", "EngineResult",
-           "PruningEngine", "check_batch"]
+__all__ = ["GRANULARITIES", "UNIT_CRITERIA", "ExplorerNumbers", "EngineResult", "PruningEngine", "check_batch"]
 
 #: "weights": zero single weights (unstructured); "units": remove whole neurons/channels (structured).
+#: They are also the two kinds of the criterion registry (`course.pruning.criteria`).
 GRANULARITIES = ("weights", "units")
-#: Weight criteria that also exist for units: magnitude of a unit = L1 norm of its weights.
-UNIT_CRITERIA = {"magnitude": "l1", "taylor": "taylor", "random": "random"}
-#: Storage forms that give back the exact weights (bitmask_fp16 rounds values, so it is not an honest size).
-LOSSLESS_FORMATS = ("dense", "csr", "bitmask_fp32")
 
 
 @dataclass(frozen=True)
@@ -46,7 +42,7 @@ class ExplorerNumbers:
     scope: str
     granularity: str
     sparsity: float                # measured over all Linear/Conv2d weights
-    size_bytes: int                # smallest lossless file (see `size_format`)
+    size_bytes: int                # the model's stored_size: its smallest lossless file (see `size_format`)
     size_format: str
     accuracy: float                # fraction correct on the held-out batch
     effective_flops: float         # FLOPs that touch a nonzero weight, one image
@@ -81,12 +77,10 @@ class EngineResult:
 def check_batch(X, y, input_shape) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
     """Validate the held-out batch: X float (N, *input_shape), y int64 (N,) class indices."""
     if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise TypeError(f"X and y must be torch tensors (e.g. from course.data.held_out_batch), "
+        raise TypeError(f"X and y must be torch tensors (e.g. from course.held_out_batch), "
                         f"got {type(X).__name__} and {type(y).__name__}")
-    if not isinstance(input_shape, (tuple, list)) or not input_shape or not all(
-            isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0 for d in input_shape):
-        raise ValueError(f"input_shape must be a tuple of positive ints such as (1, 28, 28), got {input_shape!r}")
-    input_shape = tuple(int(d) for d in input_shape)
+    input_shape = tuple(arguments.each(input_shape, "input_shape (e.g. (1, 28, 28))",
+                                       lambda d, name: arguments.integer(d, name, low=1)))
     if not X.is_floating_point() or X.dim() != len(input_shape) + 1 or tuple(X.shape[1:]) != input_shape:
         raise ValueError(f"X must be a float tensor of shape (N, {', '.join(map(str, input_shape))}), "
                          f"got {X.dtype} {tuple(X.shape)}")
@@ -96,13 +90,12 @@ def check_batch(X, y, input_shape) -> tuple[torch.Tensor, torch.Tensor, tuple[in
 
 
 def check_granularity(granularity: str, criterion: str) -> None:
-    """Raise ValueError unless `granularity` is known and `criterion` exists at that granularity."""
-    if granularity not in GRANULARITIES:
-        raise ValueError(f"unknown granularity {granularity!r}; choose one of {list(GRANULARITIES)}")
-    check_criterion(criterion)
-    if granularity == "units" and criterion not in UNIT_CRITERIA:
+    """Raise ValueError unless `granularity` is known and `criterion` is registered at that granularity."""
+    arguments.choice(granularity, GRANULARITIES, "granularity")
+    if granularity == "units" and criterion in CRITERIA and criterion not in UNIT_CRITERIA:
         raise ValueError(f"criterion {criterion!r} scores single weights only; for granularity 'units' "
                          f"choose one of {list(UNIT_CRITERIA)}")
+    criterion_for(criterion, granularity)
 
 
 @contextmanager
@@ -136,9 +129,7 @@ class PruningEngine:
         self.score_data = tuple(score_data)
         check_batch(*self.score_data, self.input_shape)
         self.seed = seed
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-            raise ValueError(f"threads must be None or an int >= 1, got {threads!r}")
-        self.threads = threads
+        self.threads = arguments.integer(threads, "threads", low=1, none=True)
         self.source = copy.deepcopy(model).eval()         # pristine: weights are restored from here
         self.work = copy.deepcopy(model).eval()           # pruned in place on every update
         self.layers = prunable_layers(self.source)
@@ -146,7 +137,7 @@ class PruningEngine:
             raise ValueError("model has no prunable layers (nn.Linear / nn.Conv2d)")
         self.layer_names = [n for n, _ in self.layers]
         self._src_state = {k: v.detach().clone() for k, v in self.source.state_dict().items()}
-        self._scores: dict[str, SortedScores] = {}
+        self._scores: dict[str, dict[str, torch.Tensor]] = {}
         self._unit_keep: dict[tuple, dict[str, torch.Tensor]] = {}
         self.dense_size = size_bytes(self.source, "dense")
         self.dense_flops = count_flops(self.source, self.input_shape).dense
@@ -156,15 +147,10 @@ class PruningEngine:
                 f"batch {tuple(self.X.shape)}, cached criteria {sorted(self._scores)})")
 
     def scores(self, criterion: str) -> dict[str, torch.Tensor]:
-        """`course.pruning.score` of the pristine model, computed once per criterion on `score_data`."""
-        return self.sorted_scores(criterion).scores
-
-    def sorted_scores(self, criterion: str) -> SortedScores:
-        """The criterion's scores, computed and sorted once (gradient criteria: one pass over `score_data`)."""
-        check_criterion(criterion)
+        """`course.pruning.score` of the pristine model, computed once per criterion (gradients on `score_data`)."""
         if criterion not in self._scores:
-            data = self.score_data if criterion in NEEDS_DATA else None
-            self._scores[criterion] = SortedScores(self.layers, score(self.source, criterion, data, seed=self.seed))
+            data = self.score_data if criterion_for(criterion, "weights").needs_data else None
+            self._scores[criterion] = score(self.source, criterion, data, seed=self.seed)
         return self._scores[criterion]
 
     @torch.no_grad()
@@ -182,11 +168,8 @@ class PruningEngine:
         return int((model(self.X).argmax(1) == self.y).sum()) / self.y.numel()
 
     def _measure(self, model: nn.Module, setting: float, criterion: str, scope: str, granularity: str) -> ExplorerNumbers:
-        """Accuracy, smallest lossless size, effective FLOPs and per-layer sparsity of a pruned model."""
-        # A dense file's length depends only on the tensors' shapes, so a masked copy's equals the original's.
-        sizes = {fmt: (self.dense_size if fmt == "dense" and granularity == "weights" else size_bytes(model, fmt))
-                 for fmt in LOSSLESS_FORMATS}
-        fmt = min(sizes, key=sizes.get)
+        """Accuracy, size (`stored_size`), effective FLOPs and per-layer sparsity of a pruned model."""
+        fmt, size = stored_size(model)
         modules = dict(model.named_modules())
         per_layer, nonzero, total = {}, 0, 0
         for name, src in self.layers:                      # against the unpruned shapes (units shrink layers)
@@ -196,7 +179,7 @@ class PruningEngine:
         report = detect_layer_collapse(model, warn=False)
         return ExplorerNumbers(
             setting=setting, criterion=criterion, scope=scope, granularity=granularity,
-            sparsity=1.0 - nonzero / total, size_bytes=sizes[fmt], size_format=fmt,
+            sparsity=1.0 - nonzero / total, size_bytes=size, size_format=fmt,
             accuracy=self.accuracy(model), effective_flops=count_flops(model, self.input_shape).effective,
             dense_flops=self.dense_flops, dense_size_bytes=self.dense_size, layer_sparsity=per_layer,
             collapsed=tuple(report.collapsed), collapse=str(report) if report else "")
@@ -205,29 +188,27 @@ class PruningEngine:
             granularity: str = "weights") -> EngineResult:
         """Prune at `setting` (sparsity for weights, ratio for units) and measure; the one code path of every view."""
         check_granularity(granularity, criterion)
-        if scope not in SCOPES:
-            raise ValueError(f"unknown scope {scope!r}; choose one of {list(SCOPES)}")
-        setting = check_sparsity(setting) if granularity == "weights" else check_ratio(setting)
+        scope = arguments.choice(scope, SCOPES, "scope")
+        setting = arguments.sparsity(setting) if granularity == "weights" else arguments.ratio(setting)
         with num_threads(self.threads):
             if granularity == "weights":
                 return self._run_weights(setting, criterion, scope)
             return self._run_units(setting, criterion, scope)
 
     def _run_weights(self, sparsity: float, criterion: str, scope: str) -> EngineResult:
-        ranked = self.sorted_scores(criterion)
-        counts = ranked.counts(sparsity, scope)
-        masks = ranked.masks(counts)                      # the same selection as prune_unstructured
+        scores = self.scores(criterion)
+        masks = unstructured_masks(self.layers, scores, sparsity, scope)    # what prune_unstructured selects
         self._restore()
         apply_masks(self.work, masks, inplace=True)
-        thresholds = ranked.thresholds(counts)
+        thresholds = {n: float(scores[n][~m].max()) if not m.all() else None for n, m in masks.items()}
         return EngineResult(self._measure(self.work, sparsity, criterion, scope, "weights"), masks, thresholds)
 
     def _run_units(self, ratio: float, criterion: str, scope: str) -> EngineResult:
         key = (ratio, criterion, scope)
         if key not in self._unit_keep:                  # unit scores are cheap except taylor; cache the choice
-            data = self.score_data if criterion == "taylor" else None
-            self._unit_keep[key] = structured_masks(self.source, ratio, criterion=UNIT_CRITERIA[criterion],
-                                                    scope=scope, data=data, seed=self.seed)
+            data = self.score_data if criterion_for(criterion, "units").needs_data else None
+            self._unit_keep[key] = structured_masks(self.source, ratio, criterion=criterion, scope=scope, data=data,
+                                                    seed=self.seed)
         keep = self._unit_keep[key]
         # The physically smaller model, exactly as prune_structured builds it: its bytes and FLOPs are the honest ones.
         small = remove_units(self.source, keep).eval()

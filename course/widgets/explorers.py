@@ -12,9 +12,10 @@ import ipywidgets as widgets
 import torch
 from torch import nn
 
-from course.pruning.criteria import CRITERIA
-from course.pruning.unstructured import SCOPES, check_sparsity
-from course.widgets.engine import GRANULARITIES, UNIT_CRITERIA, PruningEngine
+from course import arguments
+from course.pruning.criteria import CRITERIA, UNIT_CRITERIA
+from course.pruning.unstructured import SCOPES
+from course.widgets.engine import GRANULARITIES, PruningEngine, check_granularity
 from course.widgets.views import ScopeView, SparsityView
 
 __all__ = ["SparsityExplorer", "ScopeExplorer", "sparsity_explorer", "scope_explorer"]
@@ -26,7 +27,7 @@ _WIDE = widgets.Layout(width="380px")
 def _slider(value: float, description: str, step: float = 0.01) -> widgets.FloatSlider:
     """A sparsity slider from 0 to 1 - step that sends its value on release (continuous_update=False)."""
     digits = len(f"{step:g}".split(".")[-1])
-    return widgets.FloatSlider(value=check_sparsity(value), min=0.0, max=1.0 - step, step=step,
+    return widgets.FloatSlider(value=arguments.sparsity(value), min=0.0, max=1.0 - step, step=step,
                                description=description, continuous_update=False, readout_format=f".{digits}f",
                                layout=_WIDE)
 
@@ -47,16 +48,13 @@ class SparsityExplorer(widgets.VBox):
 
     def __init__(self, view: SparsityView, sparsity: float = 0.5, *, criterion: str = "magnitude",
                  scope: str = "local", granularity: str = "weights"):
-        for what, value, choices in (("criterion", criterion, CRITERIA), ("scope", scope, SCOPES),
-                                     ("granularity", granularity, GRANULARITIES)):
-            if value not in choices:
-                raise ValueError(f"unknown {what} {value!r}; choose one of {sorted(choices)}")
-        if granularity == "units" and criterion not in UNIT_CRITERIA:
-            raise ValueError(f"criterion {criterion!r} does not score whole units; with granularity 'units' "
-                             f"choose one of {sorted(UNIT_CRITERIA)}")
+        arguments.choice(scope, SCOPES, "scope")
+        check_granularity(granularity, criterion)
+        arguments.choice(criterion, CRITERIA if granularity == "weights" else UNIT_CRITERIA, "criterion")
         self.view = view
         self.slider = _slider(sparsity, "sparsity")
-        self.criterion = widgets.Dropdown(options=list(CRITERIA), value=criterion, description="criterion")
+        self.criterion = widgets.Dropdown(options=list(UNIT_CRITERIA if granularity == "units" else CRITERIA),
+                                          value=criterion, description="criterion")
         self.scope = widgets.Dropdown(options=list(SCOPES), value=scope, description="scope")
         self.granularity = widgets.Dropdown(options=[(GRANULARITY_LABELS[g], g) for g in GRANULARITIES],
                                             value=granularity, description="granularity")

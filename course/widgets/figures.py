@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 from matplotlib.figure import Figure
 
+from course import arguments
 from course.widgets.engine import EngineResult, PruningEngine
 
 __all__ = ["SparsityFigure", "ScopeFigure", "ExplorerFigure", "Blitter", "mask_image"]
@@ -115,9 +116,7 @@ class SparsityFigure:
 
     def set_layer(self, layer: str) -> None:
         """Show `layer` in the histogram and mask panels (rebuilds those two panels' artists)."""
-        if layer not in self.engine.layer_names:
-            raise ValueError(f"unknown layer {layer!r}; choose one of {self.engine.layer_names}")
-        self.layer = layer
+        self.layer = arguments.choice(layer, self.engine.layer_names, "layer")
         w = dict(self.engine.layers)[layer].weight.detach().flatten().cpu().numpy()   # (n,)
         self.weights = w
         self.edges = np.linspace(w.min(), w.max(), BINS + 1)

@@ -11,6 +11,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from course import arguments
 from course.widgets.engine import ExplorerNumbers, PruningEngine
 from course.widgets.figures import ScopeFigure, SparsityFigure
 
@@ -21,9 +22,7 @@ def default_layer(engine: PruningEngine, layer: str | None) -> str:
     """`layer` if it is a prunable layer; None -> the prunable layer with the most weights."""
     if layer is None:
         return max(engine.layers, key=lambda nm: nm[1].weight.numel())[0]
-    if layer not in engine.layer_names:
-        raise ValueError(f"unknown layer {layer!r}; choose one of {engine.layer_names}")
-    return layer
+    return arguments.choice(layer, engine.layer_names, "layer")
 
 
 @dataclass(frozen=True)

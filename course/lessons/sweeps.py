@@ -10,7 +10,6 @@ Introduced in 01_what_is_pruning
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +18,10 @@ import numpy as np
 from torch import nn
 from tqdm.auto import tqdm
 
+from course import arguments
+from course.metrics import evaluate
 from course.pruning.stats import layer_sparsity
-from course.pruning.unstructured import check_sparsity, prune_unstructured
-from course.train import evaluate
+from course.pruning.unstructured import prune_unstructured
 
 __all__ = ["PruneResult", "prune_and_evaluate", "sparsity_curve", "largest_sparsity_within"]
 
@@ -54,10 +54,8 @@ def sparsity_curve(model: nn.Module, sparsities: Sequence[float], loader: Iterab
                    criterion: str = "magnitude", seeds: Iterable[int] = (0,), scope: str = "local",
                    progress: bool = True, **prune_kwargs: Any) -> np.ndarray:
     """Accuracy of one-shot pruned copies (no fine-tuning): array (len(seeds), len(sparsities)), row i = seed i."""
-    sparsities = [check_sparsity(s) for s in sparsities]
-    seeds = list(seeds)
-    if not sparsities or not seeds:
-        raise ValueError("sparsities and seeds must each hold at least one value")
+    sparsities = arguments.each(sparsities, "sparsities", arguments.sparsity)
+    seeds = arguments.each(list(seeds), "seeds", arguments.integer)
     acc = np.zeros((len(seeds), len(sparsities)))
     bar = tqdm(total=acc.size, desc=f"{criterion} curve", disable=not progress, leave=False)
     for i, seed in enumerate(seeds):
@@ -90,8 +88,7 @@ def largest_sparsity_within(sparsities: Sequence[float], accuracies: Sequence[fl
     if len(s_vals) != len(a_vals) or not s_vals:
         raise ValueError(f"sparsities and accuracies must be non-empty and equally long, got {len(s_vals)} "
                          f"and {len(a_vals)}")
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not 0 <= tol < 1:
-        raise ValueError(f"tol must be a number in [0, 1) (a fraction: 0.01 = 1 percentage point), got {tol!r}")
+    tol = arguments.fraction(tol, "tol", meaning="a fraction: 0.01 = 1 percentage point")
     best = 0.0
     for s, a in sorted(zip(s_vals, a_vals)):
         if a < float(reference) - tol - 1e-12:

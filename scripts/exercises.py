@@ -1,7 +1,7 @@
 """Learner copies of the notebooks: every solution replaced by a stub, every output stripped.
 
-    python -m course.exercises notebooks           # write notebooks/exercises/NN_*.ipynb (what `make exercises` runs)
-    python -m course.exercises --check notebooks   # exit 1 and list the copies that are stale
+    python -m scripts.exercises notebooks           # write notebooks/exercises/NN_*.ipynb (what `make exercises` runs)
+    python -m scripts.exercises --check notebooks   # exit 1 and list the copies that are stale
 
 How to write an exercise in notebooks/NN_*.ipynb (nbgrader's markers):
 
@@ -27,11 +27,11 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
+
+from course.files import atomic_write_bytes
 
 __all__ = ["ExerciseError", "strip_solutions", "make_exercise", "render", "plan", "generate", "stale", "main"]
 
@@ -169,18 +169,6 @@ def plan(folder: Path) -> dict[Path, str | None]:
     return wanted
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _current(path: Path) -> str | None:
     return path.read_text(encoding="utf-8") if path.exists() else None
 
@@ -193,7 +181,7 @@ def generate(folder: Path) -> list[Path]:
             path.unlink()
             touched.append(path)
         elif _current(path) != text:
-            _write_atomic(path, text)
+            atomic_write_bytes(path, text.encode("utf-8"))
             touched.append(path)
     return touched
 
@@ -213,7 +201,7 @@ def stale(folder: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course.exercises", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.exercises", description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="the notebooks folder (copies go to FOLDER/exercises/)")
     parser.add_argument("--check", action="store_true", help="do not write; exit 1 if any copy is stale")
     args = parser.parse_args(argv)

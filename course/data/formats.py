@@ -1,4 +1,7 @@
-"""Readers and writers for the two on-disk formats the course's datasets use: IDX (MNIST family) and CIFAR pickle batches."""
+"""Readers and writers for the two on-disk formats the course's datasets use: IDX (MNIST family) and CIFAR pickle batches.
+
+Introduced in 00_setup_and_baselines
+"""
 from __future__ import annotations
 
 import gzip
@@ -61,14 +64,6 @@ def encode_idx(array: np.ndarray) -> bytes:
         raise ValueError(f"IDX stores 1 to 255 dimensions, got {array.ndim}")
     head = bytes([0, 0, _IDX_CODES[big], array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
     return head + np.ascontiguousarray(array, dtype=big).tobytes()
-
-
-def gzip_bytes(raw: bytes) -> bytes:
-    """Gzip `raw` deterministically (mtime 0, no file name) so rebuilt files are byte-identical."""
-    buf = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, compresslevel=9, mtime=0) as gz:
-        gz.write(raw)
-    return buf.getvalue()
 
 
 def read_bytes(path: Path) -> bytes:

@@ -9,7 +9,6 @@ import gzip
 import hashlib
 import os
 import tarfile
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,6 +17,9 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from tqdm.auto import tqdm
+
+from course import arguments
+from course.files import atomic_write_bytes
 
 
 class DataUnavailableError(RuntimeError):
@@ -41,10 +43,8 @@ class Checksum:
     of: str = "file"  # "file" or "raw"
 
     def __post_init__(self) -> None:
-        if self.algo not in ("md5", "sha256"):
-            raise ValueError(f"Checksum.algo must be 'md5' or 'sha256', got {self.algo!r}")
-        if self.of not in ("file", "raw"):
-            raise ValueError(f"Checksum.of must be 'file' or 'raw', got {self.of!r}")
+        arguments.choice(self.algo, ("md5", "sha256"), "Checksum.algo")
+        arguments.choice(self.of, ("file", "raw"), "Checksum.of")
 
 
 _IDX = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
@@ -98,7 +98,13 @@ CHECKSUMS: dict[str, dict[str, tuple[Checksum, ...]]] = {
 
 TIMEOUT_S = 30.0  # per socket operation
 _CHUNK = 1 << 16
-_unreachable: set[str] = set()  # hosts that refused or failed DNS in this process; skipped afterwards
+#: Hosts that refused a connection or failed DNS in this process; skipped afterwards (`forget_unreachable` clears it).
+UNREACHABLE: set[str] = set()
+
+
+def forget_unreachable() -> None:
+    """Try every mirror again, also the hosts that were unreachable earlier in this process."""
+    UNREACHABLE.clear()
 
 
 def mirrors_for(name: str, mirrors: Sequence[str] | None = None) -> tuple[str, ...]:
@@ -151,28 +157,22 @@ def _describe(err: BaseException) -> str:
 
 
 def fetch_url(url: str, dest: Path, checks: Sequence[Checksum], *, progress: bool = True) -> Path:
-    """Download `url` to `dest` atomically: stream to a temp file, check length and checksums, then rename."""
+    """Download `url` into memory, check its length and checksums, then write it to `dest` atomically."""
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT_S) as resp:
-            expected = resp.headers.get("Content-Length")
-            expected = int(expected) if expected and expected.isdigit() else None
-            received = 0
-            with tqdm(total=expected, unit="B", unit_scale=True, desc=dest.name, disable=not progress, leave=False) as bar:
-                while chunk := resp.read(_CHUNK):
-                    out.write(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-        if expected is not None and received != expected:
-            raise DataUnavailableError(f"truncated download: got {received} of {expected} bytes")
-        verify(dest, tmp.read_bytes(), checks, fix="")
-        os.replace(tmp, dest)
-        return dest
-    finally:
-        tmp.unlink(missing_ok=True)
+    chunks, received = [], 0
+    with urllib.request.urlopen(url, timeout=TIMEOUT_S) as resp:
+        expected = resp.headers.get("Content-Length")
+        expected = int(expected) if expected and expected.isdigit() else None
+        with tqdm(total=expected, unit="B", unit_scale=True, desc=dest.name, disable=not progress, leave=False) as bar:
+            while chunk := resp.read(_CHUNK):
+                chunks.append(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+    if expected is not None and received != expected:
+        raise DataUnavailableError(f"truncated download: got {received} of {expected} bytes")
+    data = b"".join(chunks)
+    verify(dest, data, checks, fix="")
+    return atomic_write_bytes(dest, data)
 
 
 def fetch_from_mirrors(filename: str, dest: Path, checks: Sequence[Checksum], mirrors: Sequence[str], *, progress: bool = True) -> Path:
@@ -181,7 +181,7 @@ def fetch_from_mirrors(filename: str, dest: Path, checks: Sequence[Checksum], mi
     for base in mirrors:
         url = base.rstrip("/") + "/" + filename
         host = urllib.parse.urlsplit(url).netloc
-        if host in _unreachable:
+        if host in UNREACHABLE:
             failures.append(f"{url}: skipped ({host} was unreachable earlier in this session)")
             continue
         try:
@@ -189,7 +189,7 @@ def fetch_from_mirrors(filename: str, dest: Path, checks: Sequence[Checksum], mi
         except urllib.error.HTTPError as err:
             failures.append(f"{url}: {_describe(err)}")
         except urllib.error.URLError as err:
-            _unreachable.add(host)
+            UNREACHABLE.add(host)
             failures.append(f"{url}: {_describe(err)}")
         except ChecksumError as err:
             failures.append(f"{url}: {err.detail}")
@@ -215,15 +215,7 @@ def extract_members(archive: Path, dest_dir: Path, members: Mapping[str, Sequenc
             data = tar.extractfile(info).read()
             target = dest_dir / rel
             verify(target, data, checks, fix=f"The archive {archive} is corrupt: delete it and run `make data`.")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                os.replace(tmp, target)
-            finally:
-                Path(tmp).unlink(missing_ok=True)
-            out.append(target)
+            out.append(atomic_write_bytes(target, data))
     return out
 
 
@@ -236,8 +228,7 @@ def fetch_dataset(
     progress: bool = True,
 ) -> list[Path]:
     """Download the full dataset `name` into `dest_dir` (data/downloads/<name>/) and return its verified files."""
-    if name not in FILES:
-        raise ValueError(f"unknown dataset {name!r}; valid names: {sorted(FILES)}")
+    arguments.choice(name, FILES, "dataset")
     checksums = CHECKSUMS[name] if checksums is None else checksums
     bases = mirrors_for(name, mirrors)
     wanted = [f for split in ("train", "test") for f in FILES[name][split]]

@@ -1,4 +1,7 @@
-"""Static facts about the course's datasets: shapes, class names, normalisation constants, licences, citations."""
+"""Static facts about the course's datasets: shapes, class names, normalisation constants, licences, citations.
+
+Introduced in 00_setup_and_baselines
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass

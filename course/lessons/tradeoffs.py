@@ -1,17 +1,16 @@
 """Trade-offs: measure pruned operating points, extract Pareto fronts, pick the best one under a budget.
 
 An operating point is one configuration (`Config`: kind, amount, scope) re-pruned from the kept original, fine-tuned
-and measured: a dict with "name", "kind", "amount", "scope", "accuracy", "size_bytes" (its smallest lossless file),
-"format", "nonzero", "flops" (effective), "latency_ms" (median). The same config built twice with `build`
-gives the same model (the fine-tuning shuffle is reseeded), so the chosen point can always be re-made.
+and measured: a dict with "name", "kind", "amount", "scope", "accuracy", "size_bytes" and "format" (the model's
+`stored_size`: its smallest lossless file), "nonzero", "flops" (effective), "latency_ms" (median). The same config
+built twice with `build` gives the same model (the fine-tuning shuffle is reseeded), so the chosen point can always
+be re-made.
 Introduced in 07_metrics_tradeoffs
 """
 from __future__ import annotations
 
 import copy
-import math
-import numbers
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,15 +19,18 @@ from torch import nn
 from torch.utils.data import DataLoader, RandomSampler
 from tqdm.auto import tqdm
 
-from course.export import to_bytes
+from course import arguments
+from course.metrics import count_flops, count_params, evaluate, stored_size
+from course.pruning.structured import prune_structured
+from course.pruning.unstructured import prune_unstructured
 from course.table import Table
+from course.timing import best_of_rounds, latency
+from course.training import train
 
-__all__ = ["KINDS", "SCOPES", "LOSSLESS", "LIMITS", "Config", "prune_config", "build", "smallest_form", "latencies", "measure",
-           "sweep", "dominates", "pareto_front", "pick", "points_table"]
+__all__ = ["KINDS", "SCOPES", "LIMITS", "Config", "prune_config", "build", "latencies", "measure", "sweep",
+           "dominates", "pareto_front", "pick", "points_table"]
 
 KINDS = ("dense", "unstructured", "structured")
-#: Storage forms that keep every weight exactly (bitmask_fp16 rounds values, so it is left out).
-LOSSLESS = ("dense", "csr", "bitmask_fp32")
 #: Budget argument -> (point key, comparison): a point meets a limit at or within it.
 LIMITS = {"max_size": ("size_bytes", "<="), "max_latency": ("latency_ms", "<="), "min_accuracy": ("accuracy", ">=")}
 
@@ -46,13 +48,9 @@ class Config:
     scope: str = "local"
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown kind {self.kind!r}; choose one of {list(KINDS)}")
-        if self.scope not in SCOPES:
-            raise ValueError(f"unknown scope {self.scope!r}; choose one of {list(SCOPES)}")
-        a = self.amount
-        if isinstance(a, bool) or not isinstance(a, numbers.Real) or math.isnan(a) or not 0.0 <= a < 1.0:
-            raise ValueError(f"amount must be a number in [0, 1) (sparsity or ratio of units removed), got {a!r}")
+        arguments.choice(self.kind, KINDS, "kind")
+        arguments.choice(self.scope, SCOPES, "scope")
+        a = arguments.fraction(self.amount, "amount", meaning="sparsity or ratio of units removed")
         if self.kind == "dense" and a != 0:
             raise ValueError(f"a dense config prunes nothing: amount must be 0, got {a!r}")
 
@@ -74,10 +72,8 @@ class Config:
 
 def prune_config(original: nn.Module, config: Config, **prune_kwargs: Any) -> nn.Module:
     """A new model: `original` pruned as `config` says (prune_unstructured / prune_structured); `original` untouched."""
-    from course.pruning import prune_structured, prune_unstructured
-
     if not isinstance(config, Config):
-        raise TypeError(f"config must be a course.tradeoffs.Config, got {type(config).__name__}")
+        raise TypeError(f"config must be a Config (from course import Config), got {type(config).__name__}")
     prune_kwargs.pop("inplace", None)
     if "scope" in prune_kwargs:
         raise TypeError("give the scope in the Config (Config(kind, amount, scope)), not as a keyword")
@@ -104,8 +100,6 @@ def build(original: nn.Module, config: Config, train_loader: Iterable | None = N
     The same arguments give the same model (on the same machine): the loader is re-made with a generator
     seeded `seed` and torch is seeded `seed`. Dense configs and epochs=0 are not fine-tuned.
     """
-    from course.train import train
-
     model = prune_config(original, config, **prune_kwargs)
     if config.kind != "dense" and epochs > 0:
         if train_loader is None:
@@ -114,31 +108,18 @@ def build(original: nn.Module, config: Config, train_loader: Iterable | None = N
     return model.cpu().eval()
 
 
-def smallest_form(model: nn.Module, forms: Sequence[str] = LOSSLESS) -> tuple[str, int]:
-    """(form, bytes) of the smallest storage form: argmin over `forms` of len(to_bytes(model, form))."""
-    sizes = [(len(to_bytes(model, f)), f) for f in forms]
-    if not sizes:
-        raise ValueError("forms is empty; give at least one storage form, e.g. course.tradeoffs.LOSSLESS")
-    size, form = min(sizes)
-    return form, size
-
-
 def latencies(models: Mapping[str, nn.Module], batch_size: int = 64, *, repeats: int = 3, min_run_time: float = 0.2,
-              input_shape=None, progress: bool = False) -> dict[str, float]:
-    """Latency (ms) per model = min over `repeats` round-robin rounds of `course.metrics.latency`'s median.
+              input_shape=None, progress: bool = False, timer: Callable = latency) -> dict[str, float]:
+    """Latency (ms) per model = its fastest of `repeats` interleaved rounds (`course.timing.best_of_rounds`).
 
     Taking turns spreads slow spells of a busy machine over all models; the minimum keeps the run least disturbed.
     """
-    from course.metrics import latency
-
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
-    best = {name: math.inf for name in models}
-    rounds = [(r, name) for r in range(repeats) for name in models]
-    for _, name in tqdm(rounds, desc="latency", disable=not progress, leave=False):
-        result = latency(models[name], batch_size, input_shape=input_shape, min_run_time=min_run_time)
-        best[name] = min(best[name], result.median_ms)
-    return best
+    repeats = arguments.integer(repeats, "repeats", low=1)
+    bar = tqdm(total=repeats * len(models), desc="latency", disable=not progress, leave=False)
+    ms = best_of_rounds(models, [batch_size], repeats, bar, timer=timer, input_shape=input_shape,
+                        min_run_time=min_run_time)
+    bar.close()
+    return {name: ms[name, batch_size] for name in models}
 
 
 def measure(model: nn.Module, config: Config, test_loader: Iterable, *, latency_ms: float | None = None,
@@ -147,13 +128,10 @@ def measure(model: nn.Module, config: Config, test_loader: Iterable, *, latency_
 
     `latency_ms=None` measures it here (one `latencies` round); pass a value measured elsewhere to reuse it.
     """
-    from course.metrics import count_flops, count_params
-    from course.train import evaluate
-
     if latency_ms is None:
         latency_ms = latencies({config.name: model}, batch_size, repeats=1, min_run_time=min_run_time,
                                input_shape=input_shape)[config.name]
-    form, size = smallest_form(model)
+    form, size = stored_size(model)
     return {"name": config.name, "kind": config.kind, "amount": float(config.amount), "scope": config.scope,
             "accuracy": evaluate(model, test_loader), "size_bytes": size, "format": form,
             "nonzero": count_params(model).nonzero,
@@ -182,10 +160,7 @@ def _value(point: Mapping, key: str) -> float:
         raise TypeError(f"a point must be a dict, got {type(point).__name__}")
     if key not in point:
         raise ValueError(f"point {point.get('name', point)!r} has no {key!r}; it has {sorted(point)}")
-    value = point[key]
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"point[{key!r}] must be a number, got {type(value).__name__} {value!r}")
-    return float(value)
+    return arguments.number(point[key], f"point[{key!r}]")
 
 
 def dominates(a: Mapping, b: Mapping, *, x: str = "size_bytes", y: str = "accuracy") -> bool:
@@ -205,10 +180,8 @@ def pick(points: Sequence[Mapping], *, max_size: float | None = None, max_latenc
          min_accuracy: float | None = None) -> dict | None:
     """The most accurate point meeting every given limit (size ≤ max_size, latency ≤ max_latency, accuracy ≥
     min_accuracy; None = no limit), ties to the smaller then the faster; None when nothing fits."""
-    limits = {"max_size": max_size, "max_latency": max_latency, "min_accuracy": min_accuracy}
-    for arg, lim in limits.items():
-        if lim is not None and (isinstance(lim, bool) or not isinstance(lim, numbers.Real) or math.isnan(lim)):
-            raise TypeError(f"{arg} must be a number or None (no limit), got {type(lim).__name__} {lim!r}")
+    limits = {arg: arguments.number(lim, arg, none=True, meaning="None = no limit")
+              for arg, lim in (("max_size", max_size), ("max_latency", max_latency), ("min_accuracy", min_accuracy))}
 
     def fits(p: Mapping) -> bool:
         for arg, lim in limits.items():

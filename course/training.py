@@ -1,0 +1,200 @@
+"""The training loop: one masked step, used by baselines, fine-tuning, iterative and gradual pruning alike.
+
+    history = train(model, train_loader, epochs=3, lr=0.05)           # in place; masks respected
+    tune = finetuner(train_loader, epochs=1, lr=0.01)                  # a finetune(model) for the schedules
+    pruned, rows = gradual_pruning(model, 0.9, train_loader, epochs=4) # train + the cubic schedule after each step
+
+The masked step: zero_grad, forward, loss, backward, `mask_gradients` (momentum and Adam moments never build up on
+pruned weights), optimizer step, `reapply_masks` (pruned weights end exactly at 0 whatever the optimizer did).
+`on_step` / `on_epoch` callbacks run after each step / epoch; `gradual_pruning` is `train` with the engine's
+`GradualPruning` schedule as its `on_step`.
+Introduced in 00_setup_and_baselines (gradual pruning in 06_when_to_prune)
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from course import arguments, config
+from course.inputs import batches, model_device
+from course.metrics import evaluate
+from course.pruning.masks import mask_gradients, reapply_masks
+from course.pruning.schedules import GradualPruning
+from course.pruning.stats import masked_sparsity
+
+__all__ = ["History", "OPTIMIZERS", "LR_SCHEDULES", "make_optimizer", "masked_step", "train", "finetuner",
+           "gradual_pruning"]
+
+OPTIMIZERS = ("sgd", "adam")
+LR_SCHEDULES = ("constant", "cosine")
+
+
+@dataclass
+class History:
+    """Per-epoch loss (mean cross-entropy), train accuracy, val accuracy (or None) and lr; total seconds."""
+
+    loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    val_acc: list[float | None] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def __repr__(self) -> str:
+        lines = [f"History({len(self.loss)} epochs, {self.seconds:.1f} s)"]
+        for i, (l, a, v) in enumerate(zip(self.loss, self.train_acc, self.val_acc), start=1):
+            val = "" if v is None else f"  val_acc {v:.4f}"
+            lines.append(f"  epoch {i:3d}  loss {l:.4f}  train_acc {a:.4f}{val}")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        """Plain lists (for a JSON manifest)."""
+        return {"loss": self.loss, "train_acc": self.train_acc, "val_acc": self.val_acc, "lr": self.lr,
+                "seconds": self.seconds}
+
+
+def make_optimizer(model: nn.Module, name: str = "sgd", *, lr: float, momentum: float = 0.9,
+                   weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """SGD (with `momentum`) or Adam over all of `model`'s parameters: the course's one optimizer factory."""
+    name = arguments.choice(name, OPTIMIZERS, "optimizer")
+    if name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+
+
+def masked_step(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable, x: torch.Tensor,
+                y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step that respects the masks; returns (loss, logits), detached."""
+    opt.zero_grad(set_to_none=True)
+    logits = model(x)                                      # (N, classes)
+    loss = loss_fn(logits, y)
+    loss.backward()
+    mask_gradients(model)                                  # no update, no momentum on pruned weights
+    opt.step()
+    reapply_masks(model)                                   # and exactly zero, whatever the optimizer did
+    return loss.detach(), logits.detach()
+
+
+def train(model: nn.Module, train_loader: Iterable, *, epochs: int, lr: float, optimizer: str = "sgd",
+          momentum: float = 0.9, weight_decay: float = 0.0, schedule: str = "constant",
+          device: str | torch.device | None = None, progress: bool = True, val_loader: Iterable | None = None,
+          seed: int | None = None, loss_fn: Callable | None = None, on_step: Callable | None = None,
+          on_epoch: Callable | None = None) -> History:
+    """Minimise `loss_fn` (default cross-entropy) with SGD (momentum) or Adam; MUTATES `model` (trained in place).
+
+    schedule "cosine": lr_t = lr * (1 + cos(pi * t / T)) / 2 per step t of T; "constant": lr_t = lr.
+    Every step is the masked step (see the module docstring). `on_step(model, step=t, epoch=e, loss=float)` runs
+    after optimizer step t (counted from 1), `on_epoch(model, epoch=e, history=History)` after each epoch.
+    `device=None` picks `course.config.device()`; `seed` seeds torch before training (shuffling follows the
+    loader's own generator, if it has one). The model's train/eval mode on entry is restored on return.
+    """
+    epochs = arguments.integer(epochs, "epochs", low=0)
+    lr = arguments.number(lr, "lr", low=0.0, low_open=True)
+    schedule = arguments.choice(schedule, LR_SCHEDULES, "schedule")
+    if seed is not None:
+        torch.manual_seed(seed)
+    dev = torch.device(device) if device is not None else config.device()
+    model.to(dev)
+    opt = make_optimizer(model, optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    loss_fn = F.cross_entropy if loss_fn is None else loss_fn
+    total_steps = max(1, epochs * len(train_loader))
+    was_training, history, step = model.training, History(), 0
+    start = time.perf_counter()
+    bar = tqdm(total=epochs * len(train_loader), desc="training", unit="batch", disable=not progress)
+    try:
+        reapply_masks(model)
+        for epoch in range(1, epochs + 1):
+            model.train()
+            loss_sum, correct, seen = 0.0, 0, 0
+            bar.set_description(f"epoch {epoch}/{epochs}")
+            for x, y in batches(train_loader):             # x: (N, C, H, W), y: (N,)
+                if schedule == "cosine":
+                    for group in opt.param_groups:
+                        group["lr"] = lr * (1 + math.cos(math.pi * step / total_steps)) / 2
+                x, y = x.to(dev), y.to(dev)
+                loss, logits = masked_step(model, opt, loss_fn, x, y)
+                step += 1
+                loss_sum += float(loss) * y.numel()
+                correct += int((logits.argmax(dim=1) == y).sum())
+                seen += y.numel()
+                if on_step is not None:
+                    on_step(model, step=step, epoch=epoch, loss=float(loss))
+                    model.train()
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
+            history.loss.append(loss_sum / max(seen, 1))
+            history.train_acc.append(correct / max(seen, 1))
+            history.lr.append(opt.param_groups[0]["lr"])
+            history.val_acc.append(evaluate(model, val_loader) if val_loader is not None else None)
+            if history.val_acc[-1] is not None:
+                bar.set_postfix(loss=f"{history.loss[-1]:.4f}", acc=f"{history.train_acc[-1]:.4f}",
+                                val=f"{history.val_acc[-1]:.4f}")
+            if on_epoch is not None:
+                on_epoch(model, epoch=epoch, history=history)
+    finally:
+        bar.close()
+        model.train(was_training)
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+def finetuner(loader: Iterable, *, epochs: int = 1, lr: float = 0.01, **train_kwargs: Any) -> Callable[[nn.Module], Any]:
+    """A `finetune(model)` callable for the schedules: `train(model, loader, epochs=..., lr=..., **train_kwargs)`."""
+    def finetune(model: nn.Module) -> History:
+        return train(model, loader, epochs=epochs, lr=lr, **train_kwargs)
+    return finetune
+
+
+def gradual_pruning(model: nn.Module, final_sparsity: float, train_loader: Iterable, *, epochs: int,
+                    lr: float = 0.01, optimizer: str = "sgd", momentum: float = 0.9, weight_decay: float = 0.0,
+                    initial_sparsity: float = 0.0, begin_step: int = 0, end_step: int | None = None,
+                    frequency: int | None = None, loss_fn: Callable | None = None,
+                    evaluate: Callable[[nn.Module], float] | None = None, progress: bool = True,
+                    **prune_kwargs: Any) -> tuple[nn.Module, list[dict]]:
+    """Train `epochs` epochs while pruning every `frequency` optimizer steps to `cubic_sparsity(t)` (Zhu & Gupta 2017).
+
+    `train(...)` with `GradualPruning` as its per-step callback, on a copy of `model`. Defaults: end_step = 75% of
+    all steps (the rest fine-tunes at s_f), frequency = 1/10 of the pruning window. `prune_kwargs` go to
+    `prune_unstructured` (gradient criteria score on `train_loader` unless `data=` is given). Returns (model,
+    history): one row per pruning event ("event": "prune") and per epoch end ("event": "epoch", with "loss" the mean
+    step loss of the epoch and "metric" = evaluate(model) when given).
+    """
+    epochs = arguments.integer(epochs, "epochs", low=1)
+    total = epochs * len(train_loader)
+    if total < 1:
+        raise ValueError("train_loader yields no batches")
+    end_step = max(begin_step + 1, round(0.75 * total)) if end_step is None else end_step
+    if arguments.integer(end_step, "end_step", low=1) > total:
+        raise ValueError(f"end_step ({end_step}) must be <= the number of optimizer steps ({total})")
+    frequency = max(1, (end_step - begin_step) // 10) if frequency is None else frequency
+    arguments.choice(optimizer, OPTIMIZERS, "optimizer")
+    prune_kwargs.setdefault("data", train_loader)
+    schedule = GradualPruning(final_sparsity, initial_sparsity=initial_sparsity, begin_step=begin_step,
+                              end_step=end_step, frequency=frequency, **prune_kwargs)
+    net = copy.deepcopy(model)
+    epoch_losses: list[float] = []
+
+    def on_step(net: nn.Module, *, step: int, epoch: int, loss: float) -> None:
+        epoch_losses.append(loss)
+        schedule(net, step=step, epoch=epoch, loss=loss)
+
+    def on_epoch(net: nn.Module, *, epoch: int, history: History) -> None:
+        schedule.history.append({"event": "epoch", "step": epoch * len(train_loader), "epoch": epoch,
+                                 "target": schedule.target, "sparsity": masked_sparsity(net),
+                                 "loss": sum(epoch_losses) / len(epoch_losses),
+                                 "metric": evaluate(net) if evaluate else None})
+        epoch_losses.clear()
+
+    schedule(net, step=0)                                                      # t = 0 is a pruning step too
+    train(net, train_loader, epochs=epochs, lr=lr, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay,
+          device=model_device(net), progress=progress, loss_fn=loss_fn, on_step=on_step, on_epoch=on_epoch)
+    net.zero_grad(set_to_none=True)
+    return net, schedule.history
