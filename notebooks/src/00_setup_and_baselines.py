@@ -31,7 +31,7 @@ import platform
 
 import numpy as np
 import torch
-from course.table import Table
+from course import Table
 
 rows = [("python", platform.python_version()), ("torch", torch.__version__), ("numpy", np.__version__),
         ("device", env["device"]), ("CPU cores (os.cpu_count)", os.cpu_count()), ("torch threads", env["threads"]),
@@ -53,7 +53,7 @@ print(Table(["setting", "value"], rows, title="Environment"))
 
 # %%
 from course import DataUnavailableError
-from course.catalog import DATASET_NAMES, SPECS
+from course import DATASET_NAMES, SPECS
 
 present, absent = {}, {}
 for name in DATASET_NAMES:
@@ -98,8 +98,7 @@ plt.show()
 # the others, so that it never starts a long training run unasked.
 
 # %%
-from course.checkpoints import RECIPES, checkpoint_key, find_checkpoint
-from course.data import locate
+from course import RECIPES, checkpoint_key, find_checkpoint, locate
 
 MODELS = ("lenet300", "lenet5", "vgg")
 baselines, infos, missing = {}, {}, []
@@ -133,7 +132,8 @@ count_params(lenet300)
 # `report` measures each model with torch's own tools, on the test split of its dataset:
 # - **accuracy**: the fraction of test images classified correctly (in fast mode, on a 1,000-image subset);
 # - **params** and **nonzero**: the parameter count, and how many of them are not zero (all of them, for a dense model);
-# - **dense size**: the bytes of the saved file; **stored (gzip)**: the smallest lossless form, compressed;
+# - **dense size**: the bytes of the saved file; **stored**: the smallest lossless file (dense, CSR or bitmask + fp32
+#   values), the one size of a model everywhere in the course (`stored_size`);
 # - **FLOPs**: the multiplies and adds of one forward pass for one image (`torch.utils.flop_counter`);
 #   **eff. FLOPs** counts only those that touch a nonzero weight;
 # - **latency**: the median time of one forward pass for one image on this machine (`torch.utils.benchmark`),

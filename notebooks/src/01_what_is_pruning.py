@@ -20,7 +20,7 @@
 import copy
 import matplotlib.pyplot as plt, numpy as np, torch
 from course import available, evaluate, fast, has_masks, layer_sparsity, make_loaders, prunable_layers, prune_unstructured, setup, train_or_load
-from course.sweeps import largest_sparsity_within, prune_and_evaluate, sparsity_curve
+from course import largest_sparsity_within, prune_and_evaluate, sparsity_curve
 env = setup(seed=0)
 
 # %% [markdown]
@@ -238,7 +238,7 @@ for step in range(1, 4):
 # highest sparsity it ever saw. Re-pruning from the original gives what you asked for.
 
 # %%
-from course.table import Table
+from course import Table
 
 rows, chained = [], dense
 for target in (0.5, 0.9, 0.5):
@@ -293,7 +293,7 @@ result
 
 # %%
 from course import held_out_batch
-from course.widgets import explore_sparsity, sparsity_explorer
+from course import explore_sparsity, sparsity_explorer
 
 X, y = held_out_batch(DATASET, n=fast(2000, 500), download=False)     # (n, 1, 28, 28), (n,)
 sparsity_explorer(dense, X, y, input_shape=(1, 28, 28), sparsity=0.9)

@@ -135,11 +135,11 @@ for label, model in candidates.items():
 #
 # Latency is measured with `course.latency` (`torch.utils.benchmark`: the median of many runs). A single median
 # still moves with the background load, and even with where a model's weights happen to sit in memory (two copies of
-# one model can differ in speed through cache effects alone). So `best_of_rounds` (from `course/speedups.py`) times
+# one model can differ in speed through cache effects alone). So `best_of_rounds` (from `course/timing.py`, the course's one timer) times
 # every model once per round, interleaved, each round on a fresh copy, and keeps each model's best round.
 
 # %%
-from course.speedups import best_of_rounds
+from course import best_of_rounds
 
 MIN_RUN_TIME = 0.05              # seconds of repeated runs per median
 ROUNDS = fast(5, 1)              # interleaved rounds, each on a fresh copy; the best one counts
@@ -167,7 +167,7 @@ Markdown(f"On this machine, at batch 256, the course-masked model takes {ratio['
 # can use `torch.nn.utils.prune` and the course library on the same model:
 
 # %%
-from course.show import show
+from course import show
 
 show(from_torch_prune)
 
@@ -192,7 +192,7 @@ print("the original torch-pruned model still has its hooks:", hasattr(theirs_loc
 
 # %%
 import matplotlib.pyplot as plt
-from course.widgets import explore_sparsity, sparsity_explorer
+from course import explore_sparsity, sparsity_explorer
 
 X_held, y_held = held_out_batch("mnist", fast(1000, 500))
 sparsity_explorer(dense, X_held, y_held, input_shape=(1, 28, 28), sparsity=SPARSITY)
@@ -268,7 +268,7 @@ for column in ("bytes", "gzip bytes"):
 
 # %%
 import gzip, io
-from course.export import to_bytes
+from course import to_bytes
 
 pruned_90 = prune_unstructured(dense, 0.9)
 csr_file = to_bytes(pruned_90, "csr")
@@ -312,7 +312,7 @@ Markdown(f"At 90% sparsity the CSR file is {len(csr_file):,} bytes, {len(csr_fil
 # 2048 × 2048 Linear layer (random weights: timing does not depend on their values, only on the sparsity).
 
 # %%
-from course.speedups import break_even, csr_sweep
+from course import break_even, csr_sweep
 
 LAT_SPARSITIES = fast([0.0, 0.5, 0.8, 0.9, 0.95, 0.99], [0.8, 0.99])
 BATCHES = fast([1, 64, 256], [1, 64])

@@ -99,20 +99,19 @@ for layer in keep:
 # same shapes, the same units zeroed and masked. The surgery is short enough to read:
 
 # %%
-from course.pruning.surgery import _in_index, remove_units
-from course.show import show
+from course import remove_units, show, unit_inputs
 
 show(remove_units)
 
 # %%
-show(_in_index)
+show(unit_inputs)
 
 # %% [markdown]
 # The shapes before and after, for both models at ratio 0.5 (every layer loses half its units, the classifier keeps
 # its 10 outputs):
 
 # %%
-from course.table import Table
+from course import Table
 
 slim = {"LeNet-5": prune_structured(lenet, RATIO), "VGGSmall": prune_structured(vgg, RATIO)}
 masked = {"LeNet-5": mask_structured(lenet, RATIO), "VGGSmall": mask_structured(vgg, RATIO)}
@@ -156,7 +155,7 @@ Markdown("Without any fine-tuning, removing half of every layer's units leaves "
 # against the dense one with `course.latency` (best of interleaved rounds), at batch 256 and batch 1.
 
 # %%
-from course.speedups import slim_sweep
+from course import slim_sweep
 
 MIN_RUN_TIME = fast(0.2, 0.05)   # seconds of repeated runs per median
 ROUNDS = fast(5, 1)              # interleaved rounds, each on a fresh copy; the best one counts
@@ -220,14 +219,13 @@ Markdown(f"On this machine {len(below)} of {len(points)} measured points fall **
 # Which is better for the same number of weights kept: many scattered zeros, or fewer, whole units? We prune
 # LeNet-5 structurally at several ratios, count the weights each slim model keeps, and prune the dense model
 # *unstructured* (global magnitude, the stronger unstructured variant) to exactly that many nonzero weights. Both
-# get the same short fine-tune (`course.train.train`, SGD, masks kept at zero), then we measure test accuracy and
+# get the same short fine-tune (`course.train`, SGD, masks kept at zero), then we measure test accuracy and
 # latency (batch 256 and batch 1). The dense model is always the starting point: each pruned model is
 # re-pruned from it.
 
 # %%
 from tqdm.auto import tqdm
-from course.speedups import best_of_rounds
-from course.train import train
+from course import best_of_rounds, train
 
 BUDGET_RATIOS = fast([RATIO, 0.7, 0.85], [RATIO, 0.8])
 FT_EPOCHS = fast(2, 1)
@@ -307,12 +305,12 @@ Markdown("After fine-tuning, on this machine:\n" + "\n".join(lines))
 # previous block's output and of every layer that reads the sum are **the same channel**: they can only be removed
 # together. Such a set of coupled layers is a **dependency group**. Torch-Pruning (Fang et al. 2023, *DepGraph*)
 # traces the model, builds these groups automatically and prunes whole groups; `course.dependency_groups` lists the
-# group of one layer, and `course.diagrams.draw_dependency_group` draws it. Below, TinyResNet (a stem, three basic
+# group of one layer, and `draw_dependency_group` draws it. Below, TinyResNet (a stem, three basic
 # blocks, a Linear head). It is freshly initialised: no baseline ships for it, and this section is about which
 # layers must shrink together, not about accuracy.
 
 # %%
-from course.diagrams import draw_dependency_group
+from course import draw_dependency_group
 
 torch.manual_seed(0)
 resnet = build_model("resnet", input_shape(DATASET))
@@ -337,7 +335,7 @@ for group in groups.values():
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from course.pruning import UnsupportedModelError
+from course import UnsupportedModelError
 
 try:
     prune_structured(resnet, RATIO)

@@ -20,7 +20,7 @@
 import itertools, numpy as np, torch, matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 from course import build_model, evaluate, fast, held_out_batch, make_loaders, prune_unstructured, score, setup, train_or_load
-from course.oracle import gather, loss_change, sample_weights, spearman
+from course import gather, loss_change, sample_weights, spearman
 setup(seed=0, threads=1)  # LeNet-sized layers: one thread is as fast, and steadier on a shared CPU
 
 # %% [markdown]
@@ -55,12 +55,11 @@ print(f"LeNet-300-100 ({info['source']} checkpoint): test accuracy {base_acc:.2%
 # the gradient criteria need a few batches (`data=`). Here is the code of two of them:
 
 # %%
-from course.pruning import criteria
-from course.show import show
-show(criteria.magnitude)
+from course import magnitude_scores, show, taylor_scores
+show(magnitude_scores)
 
 # %%
-show(criteria.taylor)
+show(taylor_scores)
 
 # %% [markdown]
 # All five prune the same model to the same budget: 90% of the weights of every layer (`scope="local"`, so that only
@@ -92,7 +91,7 @@ print("SNIP keeps exactly the weights Taylor keeps:", torch.equal(kept["snip"], 
 #
 # A criterion is a guess. The truth can be measured: for a weight $w_i$, set it to zero, evaluate the loss on a fixed
 # batch, restore it. That gives $\Delta L_i = L(w \text{ with } w_i = 0) - L(w)$, one weight at a time.
-# `course.oracle.loss_change` does exactly that, in float64: removing one weight changes a mean loss by so little
+# `loss_change` does exactly that, in float64: removing one weight changes a mean loss by so little
 # that float32 rounding would blur many of the differences (the median change is printed below). Pruning only needs the *order* of the weights, so we judge each
 # criterion by **Spearman's rank correlation** $\rho$ between its scores and $\lvert\Delta L\rvert$: Pearson's
 # correlation of the ranks, +1 for the same order, 0 for none (Exercise 04.2 writes it).
@@ -196,12 +195,12 @@ about, the picture depends on training:
 # ## 3 · Accuracy vs sparsity, one-shot and after a short fine-tune
 #
 # Each criterion prunes the trained model to several sparsities (local scope). We measure test accuracy right away
-# (**one-shot**) and after fine-tuning for one epoch with the masks held fixed (`course.train.train` keeps pruned
+# (**one-shot**) and after fine-tuning for one epoch with the masks held fixed (`course.train` keeps pruned
 # weights at zero). Every run is repeated over seeds: a seed picks the four training batches the gradients are
 # computed on, the random criterion's draw, and the fine-tuning shuffle.
 
 # %%
-from course.train import train
+from course import train
 SPARSITIES = fast([0.5, 0.8, 0.9, 0.95, 0.98], [0.8, 0.95])
 SEEDS = fast([0, 1, 2], [0, 1])
 FT_EPOCHS, FT_LR = 1, 0.01

@@ -19,7 +19,7 @@
 import itertools, numpy as np, torch, matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 from course import detect_layer_collapse, evaluate, fast, held_out_batch, layer_sparsity, make_loaders, prune_unstructured, setup, train_or_load
-from course.sensitivity import allocate_sparsity, prune_per_layer
+from course import allocate_sparsity, prune_per_layer
 setup(seed=0, threads=1)  # LeNet-sized layers: one thread is as fast, and steadier on a shared CPU
 
 # %% [markdown]
@@ -78,7 +78,7 @@ plt.tight_layout()
 # Accuracy over a range of sparsities, for both scopes (one-shot, no fine-tuning):
 
 # %%
-from course.sweeps import sparsity_curve
+from course import sparsity_curve
 CURVE = fast([0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99], [0.5, 0.9, 0.98])
 curve = {scope: sparsity_curve(dense, CURVE, test_loader, scope=scope)[0] for scope in ["local", "global"]}
 plt.figure(figsize=(5.5, 3.2))
@@ -108,7 +108,7 @@ weights themselves: mean |w| is {mean_abs['fc1']:.3f} in `fc1` (fan-in {dense.fc
 # measures them on 1,000 held-out images. Move it to 0.99 and beyond, and watch `fc1`'s bar under global.
 
 # %%
-from course.widgets import compare_scopes, scope_explorer, sparsity_explorer
+from course import compare_scopes, scope_explorer, sparsity_explorer
 X_held, y_held = held_out_batch("mnist", 1000)
 scope_explorer(dense, X_held, y_held, input_shape=(1, 28, 28), sparsity=S)
 
@@ -134,7 +134,7 @@ sparsity_explorer(dense, X_held, y_held, input_shape=(1, 28, 28), layer="fc1", s
 # accuracy after one epoch of fine-tuning (can the network still learn?), and the collapse report.
 
 # %%
-from course.train import train
+from course import train
 SWEEP = fast([0.95, 0.97, 0.98, 0.99, 0.993, 0.995, 0.996, 0.997, 0.998, 0.9983, 0.9985, 0.9988, 0.999, 0.9993,
               0.9995], [0.95, 0.99, 0.998, 0.999, 0.9995])
 FT_EPOCHS, FT_LR = 1, 0.01
@@ -234,12 +234,12 @@ per layer the survivors of consecutive layers need not line up (Exercise 05.2 ch
 #   convolution is tiny (LeNet-5's `conv1` is 6 filters of 5 × 5); in LeNet-300-100 the first layer holds most
 #   weights, so only the last layer, `fc3`, is excluded here;
 # - **per-layer sparsities from a sensitivity scan**: prune one layer at a time at several sparsities, measure the
-#   accuracy, then spend the overall budget where it hurts least (`course.sensitivity.allocate_sparsity`).
+#   accuracy, then spend the overall budget where it hurts least (`allocate_sparsity`).
 #
 # The scan measures accuracy on 16 batches of training images, so that the test set stays for the final comparison.
 
 # %%
-from course.capstone import sensitivity_scan
+from course import sensitivity_scan
 SCAN = fast([0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995], [0.5, 0.9, 0.99, 0.999, 0.9995])
 batches = list(itertools.islice(train_loader, 16))                        # 16 × 128 training images
 scan_data = (torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches]))

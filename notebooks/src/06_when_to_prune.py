@@ -20,7 +20,7 @@
 import copy, functools, torch, matplotlib.pyplot as plt; from IPython.display import Markdown; from tqdm.auto import tqdm
 from course import (build_model, cubic_sparsity, fast, finetuner, gradual_pruning, iterative_pruning, lottery_ticket,
                     make_loaders, one_shot, prune_unstructured, setup)
-from course.train import evaluate, train, train_or_load
+from course import evaluate, train, train_or_load
 setup(seed=0, threads=1)    # one thread: small models, and steady run times on a busy machine
 
 # %% [markdown]
@@ -49,7 +49,7 @@ print(f"dense LeNet-300-100 ({info['source']} checkpoint, {info['epochs']} epoch
 # ## 1 · Prune after training, then fine-tune
 #
 # Prune the trained network once, then train the survivors for a few epochs (SGD, momentum 0.9, constant learning
-# rate; `course.train.train` keeps pruned weights at exactly zero), and evaluate after every epoch.
+# rate; `course.train` keeps pruned weights at exactly zero), and evaluate after every epoch.
 
 # %%
 SPARSITIES = fast([0.5, 0.8, 0.9, 0.95, 0.98], [0.5, 0.9, 0.98])

@@ -19,7 +19,7 @@
 import tempfile, torch, matplotlib.pyplot as plt; from pathlib import Path; from IPython.display import Markdown
 from course import (build_model, count_flops, count_params, evaluate, fast, load_pruned, make_loaders, save_pruned,
                     setup, size_bytes, size_table, train_or_load)
-from course.tradeoffs import Config, build, latencies, pareto_front, pick, points_table, prune_config, smallest_form, sweep
+from course import Config, build, latencies, pareto_front, pick, points_table, prune_config, stored_size, sweep
 setup(seed=0, threads=1)    # one thread: steady latencies on a busy machine, and the same numbers in a workshop
 
 # %% [markdown]
@@ -38,11 +38,11 @@ print(f"dense LeNet-5 ({info['source']} checkpoint): test accuracy {evaluate(den
 # %% [markdown]
 # ## 1 · The four numbers
 #
-# Three models, each pruned from the **same kept original** and fine-tuned briefly (`course.tradeoffs.build`):
+# Three models, each pruned from the **same kept original** and fine-tuned briefly (`build`):
 # the dense LeNet-5, an **unstructured** model with 90% of the weights of every layer zeroed (magnitude), and a
 # **structured** model with 50% of the units removed (L1 norm per filter or neuron, so the layers really shrink).
 # Latency is the median time of one forward pass of a batch, with `torch.utils.benchmark`, taken as the best of a
-# few rounds in which the models take turns (`course.tradeoffs.latencies`), on one thread of this machine.
+# few rounds in which the models take turns (`latencies`), on one thread of this machine.
 
 # %%
 FT = dict(epochs=fast(2, 1), lr=0.01)                            # brief fine-tuning, the same for every pruned model
@@ -55,7 +55,7 @@ four = {}
 for name, m in models1.items():
     params, flops = count_params(m), count_flops(m)
     four[name] = dict(accuracy=evaluate(m, test_loader), params=params.total, nonzero=params.nonzero,
-                      dense_file=size_bytes(m, "dense"), smallest=smallest_form(m)[1],
+                      dense_file=size_bytes(m, "dense"), smallest=stored_size(m)[1],
                       flops=flops.dense, eff_flops=flops.effective, latency=lat1[name])
 print(f"{'':>17} {'accuracy':>9} {'params':>8} {'nonzero':>8} {'dense file':>11} {'smallest':>9} {'FLOPs':>9} "
       f"{'eff. FLOPs':>10} {f'ms/{BATCH}':>8}")
@@ -105,7 +105,7 @@ Markdown(f"- **Nonzeros vs bytes**: the unstructured model keeps {u['nonzero'] /
 #
 # One operating point per configuration: unstructured pruning at several sparsities (global magnitude; stored in
 # its smallest lossless form) and structured pruning at several ratios (L1; a smaller dense model), each re-pruned
-# from the original, fine-tuned as above, then measured (`course.tradeoffs.sweep`). A point is **dominated** when
+# from the original, fine-tuned as above, then measured (`sweep`). A point is **dominated** when
 # another is at least as good on both axes and better on one; the **Pareto front** is the set of points nothing
 # dominates: the only ones worth choosing from.
 
@@ -161,7 +161,7 @@ Markdown(f"- **Size**: the accuracy-size front holds {fs['unstructured']} unstru
 # ## 3 · Lighter or heavier pruning? Pick under a budget
 #
 # A deployment sets a **budget**: a largest file, a slowest latency, a lowest acceptable accuracy. The best
-# configuration is the most accurate point that meets every limit (`course.tradeoffs.pick`; a limit is met at or
+# configuration is the most accurate point that meets every limit (`pick`; a limit is met at or
 # within it). Pruning *more* than the budget needs usually only costs accuracy, so the answer tends to be the
 # lightest pruning that fits, of whichever kind. Budgets on latency are stated relative to the dense model, because
 # latency depends on the machine.

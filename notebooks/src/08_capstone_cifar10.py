@@ -41,7 +41,7 @@ choice = choose_dataset("cifar10")      # CIFAR-10 if on disk or downloadable, e
 choice
 
 # %%
-from course.checkpoints import RECIPES
+from course import RECIPES
 DATASET = choice.name
 BATCH = RECIPES["vgg"]["batch_size"]
 train_loader, test_loader = make_loaders(DATASET, batch_size=BATCH)
@@ -244,8 +244,8 @@ print("same sparsity before and after fine-tuning:", before.overall.zeros == aft
 # ## 6 · The report card
 #
 # `report` measures every model the same way, with the dense model as the reference; each pruned model is shown
-# after its fine-tune. Accuracy is measured on the test set, params and nonzero weights are counted. "stored (gzip)"
-# is the smallest **lossless** file (dense, CSR or bitmask + fp32 values, gzip'd). FLOPs are counted with
+# after its fine-tune. Accuracy is measured on the test set, params and nonzero weights are counted. "stored"
+# is the smallest **lossless** file (dense, CSR or bitmask + fp32 values; `stored_size`). FLOPs are counted with
 # `torch.utils.flop_counter` ("eff." = FLOPs on nonzero weights). Latency is the median of `torch.utils.benchmark`
 # runs; `rounds=5` times fresh copies of the three models in turn, five times over, and keeps each model's fastest
 # round, so that background load and memory placement do not decide the comparison. First at batch 1 (one request
@@ -291,7 +291,7 @@ Markdown(f"How to read it, on this machine. The **structured** cut needs {s['FLO
          f"{', less than its FLOP ratio (Exercise 08.2 asks why)' if short_of_flops else ''}. It is also "
          f"{s['size ×']:.1f}× smaller, because every removed filter takes its weights, its BatchNorm entries and the "
          f"next layer's inputs with it. **Unstructured** pruning on top shrinks the stored file to "
-         f"{f['stored (gzip)'] / 1000:.1f} KB ({f['size ×']:.1f}× smaller than dense, stored as `{f['stored form']}`) "
+         f"{f['stored'] / 1000:.1f} KB ({f['size ×']:.1f}× smaller than dense, stored as `{f['stored form']}`) "
          f"and counts {f['FLOPs ×']:.1f}× fewer effective FLOPs than dense. Its latency, though, is "
          f"{f['latency ms']:.3f} ms at batch 1 and {f256['latency ms']:.1f} ms at batch 256, against "
          f"{s['latency ms']:.3f} ms and {s256['latency ms']:.1f} ms for the slim model without the zeros: the dense "
@@ -302,8 +302,8 @@ Markdown(f"How to read it, on this machine. The **structured** cut needs {s['FLO
 # ## 7 · Export and reload
 #
 # The pruned model has to leave the notebook as a small file that loads back to the *same* model. `save_pruned`
-# writes the storage form the report card found smallest, gzip'd (`compress=True`, so the file is exactly the
-# card's "stored (gzip)" bytes), atomically. `load_pruned` rebuilds the model into a
+# writes the storage form the report card found smallest (so the file is exactly the card's "stored" bytes),
+# atomically. `load_pruned` rebuilds the model into a
 # template of the same (slim) architecture and re-attaches the masks. The template's weights are re-initialised
 # first, so everything has to come from the file.
 
@@ -312,15 +312,15 @@ import tempfile
 from pathlib import Path
 from course import load_pruned, save_pruned, size_bytes
 fmt = rows1["structured + unstructured"]["stored form"]     # the smallest lossless form for this model
-path = save_pruned(final, Path(tempfile.mkdtemp()) / f"vgg_{DATASET}_pruned.pt.gz", fmt, compress=True)
+path = save_pruned(final, Path(tempfile.mkdtemp()) / f"vgg_{DATASET}_pruned.pt", fmt)
 template = copy.deepcopy(final)
 for m in template.modules():                                 # fresh random weights: the file must carry everything
     if hasattr(m, "reset_parameters"):
         m.reset_parameters()
 reloaded = load_pruned(path, template)
 acc_final, acc_reloaded = evaluate(final, test_loader), evaluate(reloaded, test_loader)
-print(f"{path.name}: {path.stat().st_size:,} bytes as {fmt!r}, gzip'd "
-      f"(report card: {rows1['structured + unstructured']['stored (gzip)']:,}; dense torch.save of the original: "
+print(f"{path.name}: {path.stat().st_size:,} bytes as {fmt!r} "
+      f"(report card: {rows1['structured + unstructured']['stored']:,}; dense torch.save of the original: "
       f"{size_bytes(dense):,} bytes)")
 print(f"accuracy: fine-tuned {acc_final:.2%}, reloaded {acc_reloaded:.2%}")
 
@@ -351,15 +351,15 @@ Markdown(f"""- **Data.** {choice.title}{' (CIFAR-10 was not available here: see 
   ({100 * (s['accuracy'] - d['accuracy']):+.2f} points vs dense), {s['FLOPs ×']:.1f}× fewer FLOPs. Then unstructured
   {SPARSITY:.0%} (allocated per layer from the scan) and {FT_EPOCHS} more epoch(s):
   {f['accuracy']:.2%} accuracy ({100 * (f['accuracy'] - d['accuracy']):+.2f} points vs dense), {f['nonzero']:,} nonzero
-  weights, a {f['stored (gzip)'] / 1000:.1f} KB file ({f['size ×']:.1f}× smaller), {f['FLOPs ×']:.1f}× fewer effective
+  weights, a {f['stored'] / 1000:.1f} KB file ({f['size ×']:.1f}× smaller), {f['FLOPs ×']:.1f}× fewer effective
   FLOPs, {f['speedup ×']:.2f}× as fast as dense at batch 1 and {f256['speedup ×']:.2f}× at batch 256 on this machine.
 - **Lessons.** Only the structured cut can change the latency, because it is the only step that changes the
   shapes the kernels see: {s['speedup ×']:.2f}× as fast at batch 1, {s256['speedup ×']:.2f}× at batch 256. The
-  unstructured zeros bought bytes ({f['stored (gzip)'] / 1000:.1f} KB instead of {s['stored (gzip)'] / 1000:.1f} KB)
+  unstructured zeros bought bytes ({f['stored'] / 1000:.1f} KB instead of {s['stored'] / 1000:.1f} KB)
   but not time ({f['latency ms']:.3f} ms vs {s['latency ms']:.3f} ms at batch 1: the same kernels on the same
   shapes, so any gap is measurement noise). {'The measured speedups stay below the FLOP ratio: only part of the time shrinks with FLOPs (Exercise 08.2).' if short_of_flops else 'Here the measured speedup reached the FLOP ratio.'} Prune in stages and fine-tune after each: the one-shot
   accuracies were {acc_slim:.2%} and {acc_sparse:.2%}.
-- **Export.** Saved as `{fmt}` + gzip ({path.stat().st_size:,} bytes) and reloaded into a freshly initialised template: same logits, same accuracy.""")
+- **Export.** Saved as `{fmt}` ({path.stat().st_size:,} bytes) and reloaded into a freshly initialised template: same logits, same accuracy.""")
 
 # %% [markdown]
 # ## Exercises
