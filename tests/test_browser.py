@@ -131,8 +131,7 @@ def browser():
 @pytest.fixture(scope="module")
 def baseline():
     """The shipped baseline and held-out batch the notebook uses, loaded in the test process for the twin."""
-    from course.data import held_out_batch
-    from course import train_or_load
+    from course import held_out_batch, train_or_load
 
     model, _ = train_or_load("lenet300", "mnist", progress=False)
     X, y = held_out_batch("mnist", 1000)
@@ -194,7 +193,7 @@ def _expect_text(page, selector: str, expected: str, timeout_ms: float, what: st
 
 def check_explorer(page, lab: dict, baseline, shot: Path | None = None) -> dict:
     """Run the notebook, move the sparsity slider by keys and compare the readout with the twin. Returns timings."""
-    from course.widgets import compare_scopes, explore_sparsity
+    from course import compare_scopes, explore_sparsity
 
     model, X, y = baseline
     t0 = time.monotonic()

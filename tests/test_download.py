@@ -184,9 +184,9 @@ def test_extract_members_refuses_unsafe_paths_and_links(tmp_path):
 
 
 def test_checksum_rejects_unknown_algorithms():
-    with pytest.raises(ValueError, match="'md5' or 'sha256'"):
+    with pytest.raises(ValueError, match=r"Checksum.algo 'crc32'; choose one of \['md5', 'sha256'\]"):
         Checksum("crc32", "0")
-    with pytest.raises(ValueError, match="'file' or 'raw'"):
+    with pytest.raises(ValueError, match=r"Checksum.of 'gz'; choose one of \['file', 'raw'\]"):
         Checksum("md5", "0", of="gz")
 
 

@@ -56,3 +56,14 @@ def test_notebook_follows_the_course_skeleton(path):
     assert tail == ["## Summary", "## Exercises", "## References"], f"{path.name}: {tail}"
     numbered = [h for h in headings if h[3:4].isdigit()]
     assert numbered and [int(h[3:].split(" ")[0]) for h in numbered] == list(range(1, len(numbered) + 1))
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks" / "src").glob("*.py")), ids=lambda p: p.stem)
+def test_notebooks_import_public_names_only_from_course_and_course_checks(path):
+    import re
+
+    imports = re.findall(r"^\s*(?:from (course[\w.]*) import (.+)|import (course[\w.]*))", path.read_text(), flags=re.M)
+    modules = {m or plain for m, _, plain in imports}
+    assert modules <= {"course", "course.checks"}, f"{path.name} imports from {sorted(modules)}"
+    names = [n.strip(" ()") for _, listed, _ in imports for n in listed.split(",")]
+    assert not [n for n in names if n.startswith("_")], f"{path.name} imports a private name"
