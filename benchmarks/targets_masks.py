@@ -17,6 +17,7 @@ from torch.nn.utils import prune as torch_prune
 
 from course.pruning import enforce_masks, prunable_layers, prune_unstructured, to_torch_prune
 from course.table import Table
+from course.training import make_optimizer
 
 import benchkit
 
@@ -36,8 +37,7 @@ def _forward(model: nn.Module, x: torch.Tensor):
 def _train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: str):
     """One SGD-momentum (or Adam) step on `model` in place; course masks are enforced by an optimizer hook."""
     model.train()
-    opt = (torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9) if optimizer == "sgd"
-           else torch.optim.Adam(model.parameters(), lr=1e-4))
+    opt = make_optimizer(model, optimizer, lr=1e-3 if optimizer == "sgd" else 1e-4, momentum=0.9)
     if any(hasattr(m, "prune_mask") for m in model.modules()):
         enforce_masks(opt, model)
 

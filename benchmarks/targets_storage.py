@@ -9,7 +9,6 @@ is first rounded to fp16 (its accuracy is reported), and the file then holds tha
 from __future__ import annotations
 
 import copy
-import gzip
 import io
 import tempfile
 from pathlib import Path
@@ -47,14 +46,9 @@ def dense_file_bytes(model: nn.Module, folder: Path) -> int:
 
 
 def save_and_load(model: nn.Module, template: nn.Module, folder: Path, fmt: str, gz: bool) -> tuple[int, nn.Module]:
-    """Write `model` with `save_pruned` (then gzip the file when `gz`), read it back with `load_pruned`."""
-    path = save_pruned(model, folder / f"model_{fmt}.pt", fmt)
-    if not gz:
-        return path.stat().st_size, load_pruned(path, template)
-    packed = atomic_write_bytes(folder / f"model_{fmt}.pt.gz",
-                                gzip.compress(path.read_bytes(), compresslevel=9, mtime=0))
-    unpacked = atomic_write_bytes(folder / f"unpacked_{fmt}.pt", gzip.decompress(packed.read_bytes()))
-    return packed.stat().st_size, load_pruned(unpacked, template)
+    """Write `model` with `save_pruned` (gzip'd when `gz`), read it back with `load_pruned`."""
+    path = save_pruned(model, folder / f"model_{fmt}.pt{'.gz' if gz else ''}", fmt, compress=gz)
+    return path.stat().st_size, load_pruned(path, template)
 
 
 @torch.no_grad()
