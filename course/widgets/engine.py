@@ -11,6 +11,7 @@ Introduced in 01_what_is_pruning
 from __future__ import annotations
 
 import copy
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -200,7 +201,8 @@ class PruningEngine:
         masks = unstructured_masks(self.layers, scores, sparsity, scope)    # what prune_unstructured selects
         self._restore()
         apply_masks(self.work, masks, inplace=True)
-        thresholds = {n: float(scores[n][~m].max()) if not m.all() else None for n, m in masks.items()}
+        largest_pruned = {n: float(scores[n].masked_fill(m, -math.inf).max()) for n, m in masks.items()}
+        thresholds = {n: None if t == -math.inf else t for n, t in largest_pruned.items()}
         return EngineResult(self._measure(self.work, sparsity, criterion, scope, "weights"), masks, thresholds)
 
     def _run_units(self, ratio: float, criterion: str, scope: str) -> EngineResult:
