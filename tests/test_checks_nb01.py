@@ -157,5 +157,5 @@ def test_library_largest_within_sorts_points_and_validates():
         largest_sparsity_within([0.0, 0.5], [0.9], 0.9, 0.01)
     with pytest.raises(ValueError, match="0.01 = 1 percentage point"):
         largest_sparsity_within([0.0], [0.9], 0.9, 1.0)
-    with pytest.raises(TypeError, match="sequence of numbers"):
+    with pytest.raises(TypeError, match="sparsities must be a list"):
         largest_sparsity_within(0.5, [0.9], 0.9, 0.01)

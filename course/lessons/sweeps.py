@@ -9,7 +9,6 @@ Introduced in 01_what_is_pruning
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,16 +66,6 @@ def sparsity_curve(model: nn.Module, sparsities: Sequence[float], loader: Iterab
     return acc
 
 
-def _as_floats(values: Any, what: str) -> list[float]:
-    try:
-        out = [float(v) for v in values]
-    except (TypeError, ValueError):
-        raise TypeError(f"{what} must be a sequence of numbers, got {type(values).__name__}") from None
-    if any(math.isnan(v) for v in out):
-        raise ValueError(f"{what} must not contain NaN")
-    return out
-
-
 def largest_sparsity_within(sparsities: Sequence[float], accuracies: Sequence[float], reference: float,
                             tol: float) -> float:
     """Largest s such that EVERY point with sparsity <= s has accuracy >= reference - tol (0.0 if none does).
@@ -84,14 +73,15 @@ def largest_sparsity_within(sparsities: Sequence[float], accuracies: Sequence[fl
     Accuracies and `tol` are fractions (tol=0.01 is 1 percentage point). Points need not be sorted. The
     first drop below the tolerance ends the search, even if a later, sparser point comes back within it.
     """
-    s_vals, a_vals = _as_floats(sparsities, "sparsities"), _as_floats(accuracies, "accuracies")
-    if len(s_vals) != len(a_vals) or not s_vals:
-        raise ValueError(f"sparsities and accuracies must be non-empty and equally long, got {len(s_vals)} "
-                         f"and {len(a_vals)}")
+    s_vals = arguments.each(sparsities, "sparsities", arguments.number)
+    a_vals = arguments.each(accuracies, "accuracies", arguments.number)
+    reference = arguments.number(reference, "reference")
     tol = arguments.fraction(tol, "tol", meaning="a fraction: 0.01 = 1 percentage point")
+    if len(s_vals) != len(a_vals):
+        raise ValueError(f"sparsities and accuracies must be equally long, got {len(s_vals)} and {len(a_vals)}")
     best = 0.0
     for s, a in sorted(zip(s_vals, a_vals)):
-        if a < float(reference) - tol - 1e-12:
+        if a < reference - tol - 1e-12:
             break
         best = s
     return best
