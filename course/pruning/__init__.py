@@ -2,7 +2,8 @@
 
     masks.py        the mask convention and torch.nn.utils.prune interop         (01_what_is_pruning)
     criteria.py     one registry of weight and unit criteria; your own functions  (03_structured, 04_criteria)
-    unstructured.py the selection: per layer or one global threshold              (01, 02, 05)
+    unstructured.py the selection: per layer, per row or one global threshold     (01, 02, 05)
+    nm.py           N:M semi-structured masks (2:4)                               (09_beyond_pruning)
     stats.py        per-layer sparsity, layer collapse                           (01, 05)
     structured.py   unit scores and selection; surgery.py cuts the units out     (03_structured)
     torch_pruning_interop.py   any graph through Torch-Pruning                  (03_structured)
@@ -16,6 +17,7 @@ from course.pruning.masks import (
 from course.pruning.criteria import CRITERIA, UNIT_CRITERIA, Criterion, criterion_for, register, score
 from course.pruning.stats import LayerCollapseWarning, detect_layer_collapse, layer_sparsity, masked_sparsity
 from course.pruning.unstructured import prune_unstructured, select, unstructured_masks
+from course.pruning.nm import NMSkipWarning, is_nm_sparse, nm_mask, nm_metadata_bytes, parse_pattern
 from course.pruning.schedules import (
     GradualPruning, cubic_sparsity, iterative_pruning, lottery_ticket, one_shot, step_sparsities,
 )

@@ -61,6 +61,7 @@ class Criterion:
     kind: str                 # "weights" (scores shaped like each weight) or "units" (one score per output unit)
     fn: Callable[..., Scores]
     needs_data: bool = False
+    scope: str = "local"      # the scope `prune_unstructured(scope=None)` uses with it (the paper's comparison group)
 
     def __call__(self, model: nn.Module, layers: list, *, data: Any = None, seed: int = 0,
                  loss_fn: Callable | None = None, num_batches: int = DEFAULT_NUM_BATCHES) -> Scores:
@@ -82,12 +83,16 @@ UNIT_CRITERIA: dict[str, Criterion] = _REGISTRY["units"]
 ALIASES: dict[str, dict[str, str]] = {"weights": {}, "units": {"l1": "magnitude"}}
 
 
-def register(name: str, kind: str, *, needs_data: bool = False) -> Callable[[Callable], Callable]:
-    """Decorator: add `fn(model, layers, *, data, seed, loss_fn, num_batches) -> {layer: scores}` to the registry."""
+def register(name: str, kind: str, *, needs_data: bool = False, scope: str = "local") -> Callable[[Callable], Callable]:
+    """Decorator: add `fn(model, layers, *, data, seed, loss_fn, num_batches) -> {layer: scores}` to the registry.
+
+    `scope` is the comparison group the criterion's paper uses ("local", "global" or "row"); it is the default when
+    `prune_unstructured` is called with scope=None.
+    """
     arguments.choice(kind, KINDS, "kind")
 
     def deco(fn: Callable) -> Callable:
-        _REGISTRY[kind][name] = Criterion(name, kind, fn, needs_data)
+        _REGISTRY[kind][name] = Criterion(name, kind, fn, needs_data, scope)
         return fn
     return deco
 

@@ -2,7 +2,9 @@
 
 `select` is the whole idea: scope "local" drops the same fraction of every layer; scope "global" ranks all weights
 together under one threshold, so layers end with different sparsities (and, at extreme sparsity, a layer can lose
-every weight: see `detect_layer_collapse`). `select_min_density` extends it with a floor per layer.
+every weight: see `detect_layer_collapse`); scope "row" drops the same fraction of every output row (the comparison
+group of Wanda, Sun et al. 2024). `select_min_density` extends it with a floor per layer. `pattern="N:M"` replaces
+the scope by groups of M consecutive inputs that each keep N (`course.pruning.nm`).
 `prune_unstructured` scores a model, selects, and returns a new model carrying course masks (bool `prune_mask`
 buffers, pruned weights zeroed; see `course.pruning.masks`).
 Introduced in 01_what_is_pruning (scopes in 02_unstructured and 05_local_vs_global)
@@ -21,10 +23,11 @@ from torch import nn
 from course import arguments
 from course.pruning.criteria import DEFAULT_NUM_BATCHES, criterion_for
 from course.pruning.masks import MASK, apply_masks, prunable_layers
+from course.pruning.nm import nm_masks, parse_pattern
 
 __all__ = ["SCOPES", "lowest", "select", "select_min_density", "unstructured_masks", "prune_unstructured"]
 
-SCOPES = ("local", "global")
+SCOPES = ("local", "global", "row")
 
 
 def lowest(scores: torch.Tensor, k: int) -> torch.Tensor:
@@ -48,10 +51,13 @@ def lowest(scores: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def select(scores: dict[str, torch.Tensor], sparsity: float, scope: str = "local") -> dict[str, torch.Tensor]:
-    """Keep-masks (True = kept) dropping k = round(sparsity·n) lowest scores per layer (local) or overall (global).
+    """Keep-masks (True = kept) dropping k = round(sparsity·n) lowest scores per layer (local), overall (global), or
+    of each output row (row: n = the row's fan-in, so every row of every layer keeps the same fraction).
 
     A score of -inf (an already pruned weight) is always dropped and counts toward k.
     """
+    if scope == "row":
+        return {name: _select_rows(s, sparsity) for name, s in scores.items()}
     flat = [s.flatten() for s in scores.values()]
     def k_of(s: torch.Tensor) -> int:
         return max(round(sparsity * s.numel()), int(torch.isneginf(s).sum()))
@@ -61,6 +67,14 @@ def select(scores: dict[str, torch.Tensor], sparsity: float, scope: str = "local
         everything = torch.cat(flat)                                    # (N,): one ranking, one threshold
         drops = lowest(everything, k_of(everything)).split([s.numel() for s in flat])
     return {name: ~d.view_as(s) for (name, s), d in zip(scores.items(), drops)}
+
+
+def _select_rows(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """Keep-mask dropping the k = round(sparsity·fan_in) lowest scores of every output row (ties: lower index)."""
+    rows = scores.reshape(scores.shape[0], -1)                              # (out, fan_in)
+    k = torch.clamp(torch.isneginf(rows).sum(1), min=round(sparsity * rows.shape[1]))   # (out,)
+    rank = torch.argsort(torch.argsort(rows, dim=1, stable=True), dim=1)   # 0 = the row's lowest score
+    return (rank >= k[:, None]).view_as(scores)
 
 
 def _global_counts(flat: list[torch.Tensor], k: int, caps: list[int]) -> list[int]:
@@ -110,9 +124,10 @@ def select_min_density(scores: dict[str, torch.Tensor], sparsity: float, scope: 
 
 
 def unstructured_masks(layers: list[tuple[str, nn.Module]], scores: dict[str, torch.Tensor], sparsity: float,
-                       scope: str = "local", min_density: float | None = None) -> dict[str, torch.Tensor]:
-    """Keep-masks for `layers` from `scores` (see `select`); weights an existing `prune_mask` pruned score -inf,
-    so they stay pruned and count toward the target."""
+                       scope: str = "local", min_density: float | None = None, pattern: str | None = None
+                       ) -> dict[str, torch.Tensor]:
+    """Keep-masks for `layers` from `scores` (see `select`, or `nm_masks` with a pattern); weights an existing
+    `prune_mask` pruned score -inf, so they stay pruned and count toward the target."""
     prepared = {}
     for name, module in layers:
         s = scores[name].detach().float().cpu().clone().view(module.weight.shape)
@@ -120,33 +135,56 @@ def unstructured_masks(layers: list[tuple[str, nn.Module]], scores: dict[str, to
         if old is not None:
             s[~old.cpu()] = -math.inf
         prepared[name] = s
+    if pattern is not None:
+        return nm_masks(prepared, *parse_pattern(pattern))
     if min_density is None:
         return select(prepared, sparsity, scope)
     return select_min_density(prepared, sparsity, scope, min_density)
 
 
 def prune_unstructured(model: nn.Module, sparsity: float, *, criterion: str | Callable = "magnitude",
-                       scope: str = "local", data: Any = None, exclude: Iterable[str] = (),
-                       min_density: float | None = None, inplace: bool = False, seed: int = 0,
-                       loss_fn: Callable | None = None, num_batches: int = DEFAULT_NUM_BATCHES) -> nn.Module:
+                       scope: str | None = None, pattern: str | None = None, data: Any = None,
+                       exclude: Iterable[str] = (), min_density: float | None = None, inplace: bool = False,
+                       seed: int = 0, loss_fn: Callable | None = None, num_batches: int = DEFAULT_NUM_BATCHES
+                       ) -> nn.Module:
     """Zero the `sparsity` fraction of Linear/Conv2d weights with the lowest `criterion` scores; returns a new model.
 
-    local: each layer loses round(sparsity·n_layer) weights. global: round(sparsity·N) weights in all, N counting
-    the layers not in `exclude`, under one threshold. `min_density` (any scope): no layer keeps fewer than
-    ceil(min_density·n_layer) weights; under global the budget a capped layer cannot take goes to the others.
-    Biases and BatchNorm are never pruned. Already-pruned weights stay pruned (pruning is idempotent).
+    scope: "local" (each layer loses round(sparsity·n_layer) weights), "global" (round(sparsity·N) weights in all, N
+    counting the layers not in `exclude`, under one threshold) or "row" (each output row loses round(sparsity·fan_in));
+    None = the criterion's own comparison group ("row" for "wanda", "local" for the others). `min_density` (local,
+    global): no layer keeps fewer than ceil(min_density·n_layer) weights; under global the budget a capped layer cannot
+    take goes to the others. `pattern="N:M"` (e.g. "2:4") keeps the N best of every M consecutive inputs instead of a
+    scope; sparsity must then be 1 − N/M, and layers whose input dimension is not a multiple of M stay dense with an
+    `NMSkipWarning`. Biases and BatchNorm are never pruned. Already-pruned weights stay pruned (pruning is idempotent).
     `criterion`: a name of `course.pruning.criteria` or a function fn(weight) / fn(weight, grad) -> scores;
-    `data` is needed by the gradient criteria ("gradient", "taylor", "snip", fn(weight, grad)) only.
+    `data` is needed by the criteria that read data ("gradient", "taylor", "snip", fn(weight, grad), ...) only.
     """
     sparsity = arguments.sparsity(sparsity)
     crit = criterion_for(criterion, "weights")
-    scope = arguments.choice(scope, SCOPES, "scope")
+    scope_given = scope
+    scope = crit.scope if scope is None else arguments.choice(scope, SCOPES, "scope")
     min_density = arguments.fraction(min_density, "min_density", closed=True, none=True,
                                      meaning="fraction of weights kept")
+    if pattern is not None:
+        n, m = parse_pattern(pattern)
+        if scope_given is not None:
+            raise ValueError(f"pattern {pattern!r} compares scores inside each group of {m} inputs, so it replaces the "
+                             f"scope; leave scope unset (got scope={scope_given!r})")
+        if not math.isclose(sparsity, 1 - n / m, abs_tol=1e-9):
+            raise ValueError(f"pattern {pattern!r} keeps {n} of every {m} weights, so its sparsity is {1 - n / m:g}; "
+                             f"pass sparsity={1 - n / m:g} (got {sparsity:g})")
+        if min_density is not None:
+            raise ValueError(f"min_density does not apply to pattern {pattern!r}: every group of {m} keeps {n}")
+    elif min_density is not None and scope == "row":
+        raise ValueError("min_density applies to the local and global scopes; scope 'row' already keeps the same "
+                         "fraction of every row")
     layers = prunable_layers(model, arguments.names(exclude, "exclude"))   # raises on unknown exclude names
     if not layers:
         raise ValueError("model has no prunable layers (nn.Linear / nn.Conv2d weights) outside `exclude`")
     scores = crit(model, layers, data=data, seed=seed, loss_fn=loss_fn, num_batches=num_batches)
-    masks = unstructured_masks(layers, scores, sparsity, scope, min_density)
+    masks = unstructured_masks(layers, scores, sparsity, scope, min_density, pattern)
+    if not masks:
+        raise ValueError(f"no prunable layer has an input dimension divisible by {parse_pattern(pattern)[1]}, so none "
+                         f"can be {pattern} sparse")
     out = model if inplace else copy.deepcopy(model)
     return apply_masks(out, masks, inplace=True)

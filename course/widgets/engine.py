@@ -25,7 +25,8 @@ from course.pruning.masks import MASK, apply_masks, prunable_layers
 from course.pruning.stats import detect_layer_collapse
 from course.pruning.structured import structured_masks
 from course.pruning.surgery import chain_links, remove_units
-from course.pruning.unstructured import SCOPES, unstructured_masks
+from course.pruning.structured import SCOPES          # local and global: the scopes both granularities share
+from course.pruning.unstructured import unstructured_masks
 
 __all__ = ["GRANULARITIES", "UNIT_CRITERIA", "ExplorerNumbers", "EngineResult", "PruningEngine", "check_batch"]
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from course import arguments
 from course.pruning.criteria import CRITERIA, UNIT_CRITERIA
-from course.pruning.unstructured import SCOPES
+from course.pruning.structured import SCOPES          # local and global: the scopes both granularities share
 from course.widgets.engine import GRANULARITIES, PruningEngine, check_granularity
 from course.widgets.views import ScopeView, SparsityView
 
