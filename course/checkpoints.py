@@ -2,7 +2,8 @@
 
 A checkpoint is keyed by model, dataset name + variant ("full" or "10k-subset") and a hash of its recipe:
 key = f"{model}_{dataset}_{variant}_{sha256(recipe JSON)[:10]}". Shipped baselines live in
-data/checkpoints/ with manifest.json; ones a learner trains go to data/checkpoints/local/ (git-ignored).
+config.CHECKPOINT_DIR (course/shipped/checkpoints/, package data) with manifest.json; ones a learner trains go to
+config.LOCAL_CHECKPOINT_DIR (data/checkpoints/local/ in a checkout, git-ignored; the per-user cache once installed).
 Each .pt holds only a state_dict, is loaded with `torch.load(weights_only=True)` after its sha256 is checked
 against the manifest, and is written atomically (temp file + rename). Fast mode never changes a recipe.
 
@@ -91,7 +92,7 @@ def load_state(path: str | Path, model: nn.Module, *, sha256: str | None = None)
                 f"checkpoint {path} has sha256 {actual[:16]}…, but its manifest records {sha256[:16]}…: the file "
                 f"is damaged or was replaced. Fix: delete {path.name} (and its manifest entry) and rerun "
                 f"train_or_load / `python -m course.checkpoints` to retrain it, or restore the shipped file "
-                f"with `git checkout -- {path.name}`.")
+                f"({_restore(path)}).")
     state = torch.load(path, map_location="cpu", weights_only=True)
     want = model.state_dict()
     missing = sorted(set(want) - set(state))
@@ -119,11 +120,25 @@ def _write_manifest(directory: Path, entries: dict) -> None:
     atomic_write_bytes(directory / MANIFEST, text.encode())
 
 
+def _restore(path: Path) -> str:
+    """How to get a damaged shipped checkpoint back: git in a checkout, a reinstall otherwise."""
+    if config.IN_CHECKOUT:
+        return f"`git checkout -- {path.relative_to(config.ROOT) if path.is_relative_to(config.ROOT) else path}`"
+    return "`pip install --force-reinstall pruning-course`"
+
+
+def _folders(root: str | Path | None) -> tuple[Path, Path]:
+    """(shipped, local) checkpoint folders: config's two, or root and root/local."""
+    if root is None:
+        return config.CHECKPOINT_DIR, config.LOCAL_CHECKPOINT_DIR
+    return Path(root), Path(root) / "local"
+
+
 def find_checkpoint(key: str, root: str | Path | None = None, *, local: bool = True
                     ) -> tuple[Path, dict, str] | None:
-    """(file, manifest entry, "shipped" or "local") for `key`, searching root then root/local; None if absent."""
-    root = Path(root) if root is not None else config.CHECKPOINT_DIR
-    places = ((root, "shipped"), (root / "local", "local")) if local else ((root, "shipped"),)
+    """(file, manifest entry, "shipped" or "local") for `key`, searching the shipped then the local folder."""
+    shipped, trained = _folders(root)
+    places = ((shipped, "shipped"), (trained, "local")) if local else ((shipped, "shipped"),)
     for directory, source in places:
         entry = read_manifest(directory).get(key)
         if entry is not None and (directory / entry["file"]).is_file():
@@ -177,16 +192,19 @@ def train_and_save(model_name: str, dataset_name: str, *, recipe: dict | None = 
                    provider: DataProvider | None = None) -> tuple[nn.Module, dict]:
     """Load the matching checkpoint, or (if none, or `force`) train with the recipe and save it.
 
-    Saves to root (shipped=True, as `python -m course.checkpoints` does) or root/local. Returns (model on CPU in
+    Saves to the shipped folder (shipped=True, as `python -m course.checkpoints` does, in a checkout only) or the
+    local one (config.CHECKPOINT_DIR / LOCAL_CHECKPOINT_DIR, or root / root/local). Returns (model on CPU in
     eval mode, info) where info is the manifest entry plus "key", "path" and "source" (shipped/local/trained).
     `provider` (default `DiskData()`) supplies the dataset's variant, input shape and loaders.
     """
     arguments.choice(dataset_name, DATASETS, "dataset")
+    if shipped and root is None and not config.IN_CHECKOUT:
+        raise ValueError("shipped=True writes the package's own baselines; run it in a git checkout "
+                         "(`make baselines`), or pass root= for a folder of your own")
     recipe = resolve_recipe(model_name, recipe)
     provider = DiskData() if provider is None else provider
     variant = provider.variant(dataset_name)
     key = checkpoint_key(model_name, dataset_name, variant, recipe)
-    root = Path(root) if root is not None else config.CHECKPOINT_DIR
     model = build_model(model_name, provider.input_shape(dataset_name))
     found = None if force else find_checkpoint(key, root, local=not shipped)   # ship only what was trained for it
     if found is not None:
@@ -209,7 +227,7 @@ def train_and_save(model_name: str, dataset_name: str, *, recipe: dict | None = 
              "created": time.strftime("%Y-%m-%d"),
              "history": {k: [None if v is None else round(v, 4) for v in vals]
                          for k, vals in history.as_dict().items() if k != "seconds"}}
-    directory = root if shipped else root / "local"
+    directory = _folders(root)[0 if shipped else 1]
     entry = save_checkpoint(model, directory, key, entry)
     return model, dict(entry, key=key, path=str(directory / entry["file"]), source="trained")
 
@@ -218,7 +236,7 @@ def train_or_load(model_name: str, dataset_name: str, *, recipe: dict | None = N
                   progress: bool = True, provider: DataProvider | None = None) -> tuple[nn.Module, dict]:
     """(model, info): the verified checkpoint matching (model, dataset variant, recipe), else train one and save it.
 
-    Looks in data/checkpoints/ (shipped) then data/checkpoints/local/; a fresh training run is saved to local/.
+    Looks in the shipped baselines, then in the local folder, where a fresh training run is saved.
     The model comes back on the CPU in eval mode; info["test_accuracy"], info["train_seconds"], info["source"].
     """
     return train_and_save(model_name, dataset_name, recipe=recipe, root=root, shipped=False, progress=progress,
@@ -231,12 +249,12 @@ def available_pairs() -> list[tuple[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: train (or verify) baselines and record them in data/checkpoints/manifest.json."""
+    """CLI: train (or verify) baselines and record them in course/shipped/checkpoints/manifest.json."""
     parser = argparse.ArgumentParser(prog="python -m course.checkpoints", description=main.__doc__)
     parser.add_argument("--model", choices=sorted(RECIPES))
     parser.add_argument("--dataset", choices=list(DATASETS))
     parser.add_argument("--all", action="store_true", help="every model x every dataset available offline")
-    parser.add_argument("--local", action="store_true", help="write to data/checkpoints/local/ (not shipped)")
+    parser.add_argument("--local", action="store_true", help="write to the local folder (not shipped)")
     parser.add_argument("--force", action="store_true", help="retrain even when a matching checkpoint exists")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)

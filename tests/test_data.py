@@ -189,7 +189,7 @@ def test_corrupt_file_is_never_parsed(tmp_path, monkeypatch):
     with monkeypatch.context() as patch, pytest.raises(ChecksumError) as err:
         patch.setattr(loading, "parse_idx", lambda *a, **k: pytest.fail("a file reached the parser"))
         data.load_dataset("mnist", "test", root=tmp_path, download=False)
-    assert str(target) in str(err.value) and "git checkout -- data/mnist10k" in str(err.value)
+    assert str(target) in str(err.value) and "git checkout -- course/shipped/mnist10k" in str(err.value)
     assert data_cli.prepare(root=tmp_path) == 1
 
 

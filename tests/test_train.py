@@ -211,7 +211,7 @@ def test_cli_needs_all_or_a_model_and_a_dataset():
 SHIPPED = checkpoints.read_manifest(config.CHECKPOINT_DIR)
 
 
-@pytest.mark.skipif(not SHIPPED, reason="no shipped baselines in data/checkpoints/ yet")
+@pytest.mark.skipif(not SHIPPED, reason="no shipped baselines in course/shipped/checkpoints/ yet")
 @pytest.mark.parametrize("key", sorted(SHIPPED))
 def test_shipped_baselines_verify_and_match_current_recipes(key):
     from course.data import input_shape

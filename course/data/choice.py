@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from course import arguments
+from course import arguments, config
 from course.data.catalog import DATASET_NAMES, SPECS
 from course.data.download import DataUnavailableError
-from course.data.loading import available, load_dataset, locate
+from course.data.loading import available, cache_dir, load_dataset, locate
 
 __all__ = ["DatasetChoice", "choose_dataset"]
 
@@ -46,10 +46,12 @@ class DatasetChoice:
         if not self.fallback:
             return f"Using {self.title}: the recipe runs on the dataset it was written for."
         wanted = SPECS[self.wanted].title
+        apt = (" On Debian/Ubuntu, `sudo apt install dataset-fashion-mnist` installs it offline."
+               if self.wanted == "fashion-mnist" else "")
         return (f"{wanted} is not available on this machine: {self.reason} Running the same recipe on {self.title} "
-                f"instead. To use {wanted}: run `make data` (or `python -m course.data download`) on a machine with "
-                f"internet, which downloads and checksum-verifies it into data/downloads/{self.wanted}/, or put the "
-                f"official archive in that folder by hand; then rerun this notebook.")
+                f"instead. To use {wanted}: run {config.command('download')} on a machine with internet, which "
+                f"downloads and checksum-verifies it into {cache_dir(self.wanted)}/, or put the official files in "
+                f"that folder by hand.{apt} Then rerun this notebook.")
 
     def __repr__(self) -> str:
         return ("⚠ " if self.fallback else "✔ ") + self.message()
@@ -96,7 +98,7 @@ def choose_dataset(wanted: str = "cifar10", fallbacks: Sequence[str] = ("fashion
     full = [(n, loc) for n, loc in on_disk if loc.variant == "full"]
     if not (full or on_disk):
         raise DataUnavailableError(f"{SPECS[wanted].title} is not available ({reason}) and no fallback "
-                                   f"({', '.join(fallbacks)}) is on disk either. Run `make data` on a machine "
-                                   f"with internet, or `make data-offline` here.")
+                                   f"({', '.join(fallbacks)}) is on disk either. Run {config.command('download')} "
+                                   f"on a machine with internet, or {config.command('prepare')} here.")
     name, loc = (full or on_disk)[0]
     return DatasetChoice(name, wanted, loc.variant, reason)

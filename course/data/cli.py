@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
+from course import config
 from course.data import loading
 from course.data.catalog import DATASET_NAMES, SPECS, SPLITS, SUBSET_TITLE
 from course.data.download import FILES, DataUnavailableError, fetch_dataset, read_verified
@@ -41,7 +42,7 @@ def prepare(root: str | Path | None = None) -> int:
         title = SPECS[name].title
         loc = loading.locate(name, root=root)
         if loc is None:
-            how = "`make data` with internet"
+            how = f"{config.command('download')} with internet"
             if name == "fashion-mnist":
                 how += ", or `sudo apt-get install dataset-fashion-mnist`"
             print(f"  {'absent':10} {title:23} get it with {how}")
@@ -78,7 +79,7 @@ def download(names: Sequence[str], root: str | Path | None = None) -> int:
         print(f"ok       {title}: downloaded and verified")
     if failed:
         print(f"\n{len(failed)} of {len(names)} datasets could not be downloaded ({', '.join(failed)}). "
-              "Check the network (the mirrors are listed above) and run `make data` again; "
+              f"Check the network (the mirrors are listed above) and run {config.command('download')} again; "
               "the course still runs offline on the data that is present (see `python -m course.data prepare`).")
     return 1 if failed else 0
 

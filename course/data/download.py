@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 
 from tqdm.auto import tqdm
 
-from course import arguments
+from course import arguments, config
 from course.files import atomic_write_bytes
 
 
@@ -50,7 +50,7 @@ class Checksum:
 _IDX = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 _CIFAR_DIR = "cifar-10-batches-py"
 
-#: The files that make up each full dataset, relative to data/downloads/<name>/, per split.
+#: The files that make up each full dataset, relative to DATA_DIR/downloads/<name>/, per split.
 FILES: dict[str, dict[str, tuple[str, ...]]] = {
     "mnist": {"train": _IDX[:2], "test": _IDX[2:]},
     "fashion-mnist": {"train": _IDX[:2], "test": _IDX[2:]},
@@ -214,7 +214,7 @@ def extract_members(archive: Path, dest_dir: Path, members: Mapping[str, Sequenc
                 raise DataUnavailableError(f"{archive}: {member_name} is not a regular file; refusing to extract it")
             data = tar.extractfile(info).read()
             target = dest_dir / rel
-            verify(target, data, checks, fix=f"The archive {archive} is corrupt: delete it and run `make data`.")
+            verify(target, data, checks, fix=f"The archive {archive} is corrupt: delete it and run {config.command('download')}.")
             out.append(atomic_write_bytes(target, data))
     return out
 
@@ -227,7 +227,7 @@ def fetch_dataset(
     checksums: Mapping[str, Sequence[Checksum]] | None = None,
     progress: bool = True,
 ) -> list[Path]:
-    """Download the full dataset `name` into `dest_dir` (data/downloads/<name>/) and return its verified files."""
+    """Download the full dataset `name` into `dest_dir` (DATA_DIR/downloads/<name>/) and return its verified files."""
     arguments.choice(name, FILES, "dataset")
     checksums = CHECKSUMS[name] if checksums is None else checksums
     bases = mirrors_for(name, mirrors)
@@ -238,7 +238,7 @@ def fetch_dataset(
         if not archive.exists():
             fetch_from_mirrors(archive.name, archive, checksums.get(archive.name, ()), bases, progress=progress)
         else:
-            read_verified(archive, checksums.get(archive.name, ()), fix="Delete it and run `make data` again.", want_raw=False)
+            read_verified(archive, checksums.get(archive.name, ()), fix=f"Delete it and run {config.command('download')} again.", want_raw=False)
         paths = extract_members(archive, dest_dir, {f: checksums.get(f, ()) for f in wanted})
         archive.unlink()  # the unpacked, verified batches are all the course reads
         return paths

