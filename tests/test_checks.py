@@ -139,6 +139,13 @@ def magnitude_mask(weight, sparsity):
     return mask.view_as(weight)
 
 
+def magnitude_mask_kthvalue(weight, sparsity):
+    k = round(sparsity * weight.numel())
+    if k == 0:
+        return torch.ones_like(weight, dtype=torch.bool)
+    return weight.abs() > weight.abs().flatten().kthvalue(k).values
+
+
 def magnitude_mask_quantile(weight, sparsity):
     if sparsity == 0:
         return torch.ones_like(weight, dtype=torch.bool)
@@ -147,7 +154,13 @@ def magnitude_mask_quantile(weight, sparsity):
 
 def test_magnitude_mask_passes_two_correct_solutions():
     assert_passes(checks.check_magnitude_mask(magnitude_mask))
-    assert_passes(checks.check_magnitude_mask(magnitude_mask_quantile))
+    assert_passes(checks.check_magnitude_mask(magnitude_mask_kthvalue))
+
+
+def test_a_quantile_threshold_is_not_round_s_n_and_says_why():
+    # quantile interpolates at s·(n − 1): 10% of 12 weights prunes 2 where round(1.2) = 1
+    assert_fails(checks.check_magnitude_mask(magnitude_mask_quantile), "prunes the 2 smallest of 12 weights",
+                 "torch.quantile interpolates", "kthvalue(k)")
 
 
 @pytest.mark.parametrize("wrong, fragments", [
@@ -155,7 +168,10 @@ def test_magnitude_mask_passes_two_correct_solutions():
     (lambda w, s: ~magnitude_mask(w, s), ["True on the weights to prune", "True = kept"]),
     (lambda w, s: w > w.flatten().kthvalue(round(s * w.numel())).values, ["ranks the signed values"]),
     (lambda w, s: w.abs() >= w.abs().flatten().kthvalue(round(s * w.numel())).values,
-     ["prunes 5 of 20 weights", "exactly 6", "Off by one"]),
+     ["prunes the 5 smallest of 20 weights", "round(0.3·20) = 6", "One too few", "not >="]),
+    (lambda w, s: magnitude_mask(w, int(s * w.numel()) / w.numel()),
+     ["prunes the 6 smallest of 20 weights", "= 7", "truncated s·n = 6.6 with int()"]),
+    (lambda w, s: w.abs() >= torch.quantile(w.abs().flatten(), s), ["torch.quantile interpolates"]),
     (lambda w, s: magnitude_mask(w, s).float(), ["dtype torch.float32", "bool mask"]),
     (lambda w, s: magnitude_mask(w, s).flatten(), ["shape (20,)", "(4, 5)"]),
     (lambda w, s: magnitude_mask(w.abs_(), s), ["changed its input `weight` in place"]),

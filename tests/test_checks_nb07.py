@@ -62,7 +62,7 @@ def test_a_stub_is_not_done_yet():
     (strict, "You keep 's75' (87.1%, 120,000 B), but 'u95' (88.0%, 120,000 B) dominates it"),
     (drops_ties, "'twin' and 's90' are identical"),
     (larger_is_better, "Your front prefers larger files"),
-    (lambda pts: front(pts)[::-1], "in the wrong order: sort the front by size"),
+    (lambda pts: front(pts)[::-1], "The right points, largest first"),
     (lambda pts: [p["name"] for p in sorted(pts, key=lambda p: p["size_bytes"])], "is dominated by"),
     (lambda pts: front(pts)[1:], "You left out 's90'"),
     (lambda pts: [p for p in pts if p["name"] in front(pts)], "not the dicts"),

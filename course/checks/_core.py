@@ -9,14 +9,24 @@ one it sees; returning a string means success (the string says what was verified
 - an input changed in place into a failed result that names the argument,
 
 so a notebook never shows a traceback from a check. Exceptions raised by the check itself are bugs and propagate.
+
+Grading mode (`COURSE_CHECKS=raise`, which the nbgrader_config.py of `python -m scripts.grading` sets): a check
+that does not pass raises `AssertionError("title: feedback")`, so an autograded check cell scores 0; a check that
+passes prints its line and returns None (no result that nbgrader could read as partial credit). nbgrader also
+scores a cell 0 when anything reaches stderr, so in grading mode what the learner's code writes there (a warning
+from torch, say) is printed on stdout instead. The default, `COURSE_CHECKS=show`, returns the green or red box and
+never raises.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
+import io
 import html
 import inspect
 import math
+import os
 import re
 import traceback
 from collections.abc import Callable
@@ -25,7 +35,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["CheckResult", "Failure", "check", "call", "fail", "describe", "as_number", "pct", "isclose"]
+__all__ = ["CheckResult", "Failure", "check", "call", "fail", "describe", "as_number", "pct", "isclose", "grading",
+           "MODES"]
 
 _STUB = re.compile(r"^\s*(Exercise\s+(?P<id>\d{2}\.\d+)(?::\s*(?P<title>.*?))?)?\s*$", re.S)
 
@@ -57,6 +68,34 @@ class CheckResult:
                 f'<div style="color:#222;margin-top:4px;white-space:pre-wrap">{html.escape(self.message)}</div></div>')
 
 
+#: The values of `COURSE_CHECKS`: "show" (a green or red box, the default) and "raise" (grading).
+MODES = ("show", "raise")
+
+
+def grading() -> bool:
+    """True when `COURSE_CHECKS=raise`; read at every call, so the environment of a running kernel decides."""
+    mode = os.environ.get("COURSE_CHECKS", "show").strip().lower() or "show"
+    if mode not in MODES:
+        raise ValueError(f"COURSE_CHECKS must be one of {', '.join(MODES)}, got {mode!r}")
+    return mode == "raise"
+
+
+def _graded(run: Callable[[], CheckResult]) -> CheckResult | None:
+    """The result as a notebook shows it; in grading mode an AssertionError (not passed) or a printed line (passed),
+    with anything the learner's code wrote to stderr moved to stdout."""
+    if not grading():
+        return run()
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+        result = run()
+    if err.getvalue():
+        print(f"Your code wrote to stderr during the check (shown here, where it does not cost the grade):\n"
+              f"{err.getvalue().rstrip()}")
+    if not result.passed:
+        raise AssertionError(f"{result.title}: {result.message}")
+    print(result)
+    return None
+
+
 class Failure(Exception):
     """Raised inside a check body to end it with a failed `CheckResult` carrying `message`."""
 
@@ -85,6 +124,8 @@ def describe(x) -> str:
         return "{" + ", ".join(f"{k!r}: {describe(v)}" for k, v in x.items()) + "}"
     if isinstance(x, (list, tuple)) and len(x) > 3:
         return f"a {type(x).__name__} of {len(x)} items"
+    if isinstance(x, (set, frozenset)):       # a set's repr follows the hash seed: describe it the same every time
+        return f"a {type(x).__name__} of {len(x)} items" + (" (a set has no order)" if len(x) > 1 else "")
     return repr(x)
 
 
@@ -173,28 +214,33 @@ def call(fn: Callable, *args, names: tuple[str, ...] = (), case: str | None = No
     return out
 
 
+def _run(body: Callable[[Callable], str], learner_fn: Callable, title: str) -> CheckResult:
+    """One check body run on the learner's function: stubs, crashes and `fail` become a failed `CheckResult`."""
+    if not callable(learner_fn):
+        return CheckResult(False, f"Pass your function itself, not its result: `{body.__name__}(my_function)` "
+                                  f"(you passed {describe(learner_fn)}).", title)
+    try:
+        with torch.random.fork_rng(devices=[]):      # a check never moves the notebook's random state
+            return CheckResult(True, body(learner_fn), title)
+    except Failure as f:
+        return CheckResult(False, f.message, title)
+    except _NotDone as nd:
+        where = f"Exercise {nd.exercise}" + (f" ({nd.title})" if nd.title else "") if nd.exercise \
+            else f"`{getattr(learner_fn, '__name__', 'your function')}`"
+        return CheckResult(False, f"Not done yet: replace the NotImplementedError in {where} with your "
+                                  f"solution, then run this check again.", title)
+    except _Raised as r:
+        return CheckResult(False, f"Your code raised {type(r.exc).__name__}: {r.exc}{_where(r.exc)}\n"
+                                  f"It happened when called as {r.case}.", title)
+
+
 def check(title: str) -> Callable[[Callable[[Callable], str]], Callable[[Callable], CheckResult]]:
     """Decorator: turn `body(learner_fn) -> success message` (which calls `fail(...)`) into a check returning `CheckResult`."""
 
     def deco(body: Callable[[Callable], str]) -> Callable[[Callable], CheckResult]:
         @functools.wraps(body)
-        def wrapper(learner_fn: Callable) -> CheckResult:
-            if not callable(learner_fn):
-                return CheckResult(False, f"Pass your function itself, not its result: `{body.__name__}(my_function)` "
-                                          f"(you passed {describe(learner_fn)}).", title)
-            try:
-                with torch.random.fork_rng(devices=[]):      # a check never moves the notebook's random state
-                    return CheckResult(True, body(learner_fn), title)
-            except Failure as f:
-                return CheckResult(False, f.message, title)
-            except _NotDone as nd:
-                where = f"Exercise {nd.exercise}" + (f" ({nd.title})" if nd.title else "") if nd.exercise \
-                    else f"`{getattr(learner_fn, '__name__', 'your function')}`"
-                return CheckResult(False, f"Not done yet: replace the NotImplementedError in {where} with your "
-                                          f"solution, then run this check again.", title)
-            except _Raised as r:
-                return CheckResult(False, f"Your code raised {type(r.exc).__name__}: {r.exc}{_where(r.exc)}\n"
-                                          f"It happened when called as {r.case}.", title)
+        def wrapper(learner_fn: Callable) -> CheckResult | None:
+            return _graded(lambda: _run(body, learner_fn, title))
 
         wrapper.title = title  # type: ignore[attr-defined]
         wrapper.__signature__ = inspect.signature(body).replace(return_annotation=CheckResult)  # type: ignore[attr-defined]

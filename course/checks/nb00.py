@@ -42,6 +42,13 @@ def check_linear_params(fn) -> str:
     return f"Correct: out·in + out. For LeNet-300-100: {parts} = {total:,} parameters, what count_params reports."
 
 
+def _frozen_head() -> nn.Module:
+    """Linear(6, 4) -> ReLU -> Linear(4, 3) with the first layer frozen, as when fine-tuning only a new head."""
+    model = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 3))
+    model[0].requires_grad_(False)
+    return model
+
+
 @check("dense bytes of a layer")
 def check_dense_bytes(fn) -> str:
     """fn(module) -> 4 · (number of parameters): every float32 parameter, weights and biases, at 4 bytes each."""
@@ -51,6 +58,8 @@ def check_dense_bytes(fn) -> str:
         (nn.Conv2d(16, 32, 3, bias=False), "nn.Conv2d(16, 32, 3, bias=False)"),
         (nn.Sequential(nn.Linear(10, 4), nn.ReLU(), nn.Linear(4, 2)), "nn.Sequential(Linear(10, 4), ReLU, Linear(4, 2))"),
         (nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.BatchNorm2d(4)), "nn.Sequential(Conv2d(1, 4, 3, bias=False), BatchNorm2d(4))"),
+        (_frozen_head(), "nn.Sequential(Linear(6, 4), ReLU, Linear(4, 3)) with the first Linear frozen "
+                         "(requires_grad=False)"),
     ]
     for module, label in cases:
         got = as_number(call(fn, module, names=("module",), case=f"{getattr(fn, '__name__', 'fn')}({label})"),
@@ -61,6 +70,8 @@ def check_dense_bytes(fn) -> str:
             continue
         weights = sum(m.weight.numel() for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d)))
         state = sum(t.numel() * t.element_size() for t in module.state_dict().values())
+        entries = sum(t.numel() for t in module.state_dict().values())
+        trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
         known = [
             (n, "that is the number of parameters; each float32 parameter takes 4 bytes"),
             (8 * n, "that counts 8 bytes per parameter (float64); PyTorch's parameters are float32, 4 bytes each"),
@@ -69,6 +80,11 @@ def check_dense_bytes(fn) -> str:
             (4 * weights, "you left out the biases (or the BatchNorm scale and shift); count every parameter"),
             (state, "you counted the buffers too (BatchNorm's running mean and variance, and its int64 batch "
                     "counter); they are saved in the file, but they are not parameters"),
+            (4 * entries, "you counted the buffers too, at 4 bytes each (BatchNorm's running mean and variance, and "
+                          "its batch counter, an int64); the file holds them, but they are not parameters: use "
+                          "module.parameters(), not state_dict() or buffers()"),
+            (4 * trainable, "you counted only the trainable parameters. A frozen parameter (requires_grad=False) "
+                            "is still a parameter and still takes 4 bytes in the file; count every parameter"),
         ]
         for value, why in known:
             if value != want and isclose(got, value):

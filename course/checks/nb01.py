@@ -6,6 +6,8 @@ notebooks/src/01_what_is_pruning.py; tests/notebook_solutions.py runs them again
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -176,13 +178,42 @@ def _keep_top(scores: torch.Tensor, m: int) -> torch.Tensor:
     return mask.view(scores.shape)
 
 
+def _count_feedback(w: torch.Tensor, s: float, pruned: int, k: int, case: str) -> str:
+    """Why a mask that prunes the smallest |w| prunes `pruned` weights instead of k = round(s·n)."""
+    n = w.numel()
+    head = f"Your mask prunes the {pruned} smallest of {n} weights; sparsity {s} means exactly round({s}·{n}) = {k}."
+    if pruned == int(s * n) != k:
+        return (f"{head} You truncated s·n = {s * n:g} with int(); round it to the nearest whole weight, "
+                f"round(s·n) = {k}. Case: {case}.")
+    q = torch.quantile(w.abs().flatten().double(), s).item()
+    why = []
+    if pruned == math.ceil(s * n) != k:
+        why.append(f"You rounded s·n = {s * n:g} up; round it to the nearest whole weight instead.")
+    if pruned in (int((w.abs() <= q).sum()), int((w.abs() < q).sum())) and pruned != k:
+        why.append("torch.quantile interpolates between neighbouring values at position s·(n − 1), so the count it "
+                   "prunes is not always round(s·n).")
+    if why:
+        return (f"{head} {' Or: '.join(why)} Take k = round(sparsity · n), the threshold kthvalue(k) (1-based: "
+                f"the k-th smallest |w|), keep |w| > threshold, and keep everything when k = 0. Case: {case}.")
+    if pruned == k - 1:
+        return (f"{head} One too few: the weight at the threshold must go too. With threshold = kthvalue(k) "
+                f"(the k-th smallest |w|), keep |w| > threshold, not >=. Case: {case}.")
+    if pruned == k + 1:
+        return (f"{head} One too many: kthvalue is 1-based, so kthvalue(k) is the k-th smallest |w| "
+                f"(kthvalue(k + 1), or sorted[k] counting from 0, is one further). Case: {case}.")
+    return f"{head} Case: {case}."
+
+
 @check("magnitude mask")
 def check_magnitude_mask(fn) -> str:
     """fn(weight, sparsity) -> bool mask shaped like weight, True = kept, pruning the round(sparsity·n) smallest |w|."""
     g = torch.Generator().manual_seed(0)
     cases = [(torch.randn(4, 5, generator=g), 0.3, ""),            # 20 weights, prune 6
              (torch.randn(8, 3, 3, 3, generator=g), 0.25, ""),     # a conv weight: 216 weights, prune 54
-             (torch.randn(3, 4, generator=g), 0.0, " (sparsity 0.0: nothing may be pruned)")]
+             (torch.randn(3, 4, generator=g), 0.0, " (sparsity 0.0: nothing may be pruned)"),
+             (torch.randn(4, 5, generator=g), 0.33, " (0.33·20 = 6.6 rounds to 7)"),        # int() would give 6
+             (torch.randn(3, 4, generator=g), 0.1, " (0.1·12 = 1.2 rounds to 1)"),          # quantile prunes 2
+             (torch.randn(2, 3, generator=g), 1.0, " (sparsity 1.0: every weight is pruned)")]
     for w, s, note in cases:
         case = f"{getattr(fn, '__name__', 'fn')}(weight of shape {tuple(w.shape)}, sparsity={s}){note}"
         mask = call(fn, w, s, names=("weight", "sparsity"), case=case)
@@ -209,10 +240,7 @@ def check_magnitude_mask(fn) -> str:
             fail(f"Your mask ranks the signed values, so it prunes large negative weights such as {neg:.3f}. "
                  f"Rank by magnitude |w| (`weight.abs()`).")
         if torch.equal(mask, _keep_top(w.abs(), kept)):
-            extra = " Off by one at a threshold? Check `>` vs `>=`, and that `kthvalue(k)` is 1-based." \
-                if abs((n - kept) - k) == 1 else ""
-            fail(f"Your mask prunes {n - kept} of {n} weights ({pct((n - kept) / n)}); sparsity {s} means exactly "
-                 f"{k}.{extra} Case: {case}.")
+            fail(_count_feedback(w, s, n - kept, k, case))
         fail(f"Your mask does not prune the smallest |w|: it keeps |w| = {w.abs()[mask].min().item():.3f} but prunes "
              f"|w| = {w.abs()[~mask].max().item():.3f}. Case: {case}." if 0 < kept < n else
              f"Your mask keeps {kept} of {n} weights; expected {n - k}. Case: {case}.")

@@ -6,6 +6,8 @@ notebooks/src/03_structured.py; tests/notebook_solutions.py runs them against th
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -18,6 +20,11 @@ __all__ = ["check_l1_filter_ranking", "check_remove_filter", "check_conv_flops"]
 def _out(size: int, k: int, s: int, p: int, d: int) -> int:
     """Output length of a convolution: floor((size + 2p - d(k - 1) - 1) / s) + 1."""
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _out_unrounded(size: int, k: int, s: int, p: int, d: int) -> float:
+    """The usual slip: true division, (size + 2p - d(k - 1) - 1) / s + 1, not floored."""
+    return (size + 2 * p - d * (k - 1) - 1) / s + 1
 
 
 def _counted(conv: nn.Conv2d, hw: tuple[int, int]) -> int:
@@ -33,7 +40,9 @@ def _cases() -> list[tuple[nn.Conv2d, tuple[int, int]]]:
     return [(nn.Conv2d(3, 8, 3, padding=1), (8, 8)),                 # "same" padding: H_out = H
             (nn.Conv2d(4, 6, 5), (12, 12)),                           # no padding: 12 -> 8
             (nn.Conv2d(2, 5, 3, stride=2, padding=1), (9, 9)),        # stride 2: 9 -> 5
-            (nn.Conv2d(3, 4, (3, 1), bias=False), (6, 7))]            # non-square kernel and image
+            (nn.Conv2d(3, 4, (3, 1), bias=False), (6, 7)),            # non-square kernel and image
+            (nn.Conv2d(3, 4, 3, stride=2), (8, 10)),                   # uneven stride: 8 -> 3 (not 3.5), 10 -> 4
+            (nn.Conv2d(2, 3, 3, padding=2, dilation=2), (7, 7))]       # dilation 2: a 3x3 kernel spans 5x5
 
 
 @check("FLOPs of a convolution")
@@ -65,6 +74,16 @@ def check_conv_flops(fn) -> str:
              f"you left out the stride: H_out = floor((H + 2p - k) / s) + 1 = {ho} here"),
             (2 * c_in * kh * kw * c_out * _out(h, kh, sh, 0, dh) * _out(w, kw, sw, 0, dw),
              f"you left out the padding: H_out = floor((H + 2p - k) / s) + 1 = {ho} here"),
+            (2 * c_in * kh * kw * c_out * _out(h, kh, sh, ph, 1) * _out(w, kw, sw, pw, 1),
+             f"you left out the dilation: a kernel with dilation d spans d·(k − 1) + 1 pixels, so H_out = "
+             f"floor((H + 2p − d·(k − 1) − 1) / s) + 1 = {ho} here"),
+            (2 * c_in * kh * kw * c_out * _out_unrounded(h, kh, sh, ph, dh) * _out_unrounded(w, kw, sw, pw, dw),
+             f"you divided with `/`. A kernel position that would hang over the edge produces no output, so round "
+             f"down with `//`: H_out = (H + 2p − d·(k − 1) − 1) // s + 1 = {ho} here, W_out = {wo}"),
+            (2 * c_in * kh * kw * c_out * math.ceil(_out_unrounded(h, kh, sh, ph, dh))
+             * math.ceil(_out_unrounded(w, kw, sw, pw, dw)),
+             f"you rounded up. A kernel position that would hang over the edge produces no output, so round down "
+             f"with `//`: H_out = {ho} here, W_out = {wo}"),
             (2 * c_in * kh * kh * c_out * ho * wo, f"the kernel is {kh}×{kw}: use kernel_size[0] · kernel_size[1]"),
             (2 * c_in * kh * kw * c_out * ho * ho, f"the output is {ho}×{wo}: use H_out · W_out, not H_out²"),
         ]

@@ -10,8 +10,7 @@ verdict.
 """
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import torch
 
 from course.checks._core import as_number, call, check, describe, fail, pct
@@ -70,10 +69,12 @@ def check_chain_connected(fn) -> str:
     for what, masks in _cases():
         case = f"{getattr(fn, '__name__', 'fn')}(masks) with {what}"
         got = call(fn, [m.clone() for m in masks], names=("masks",), case=case)
-        if isinstance(got, torch.Tensor) and got.numel() == 1:
+        if isinstance(got, torch.Tensor) and got.numel() == 1 or isinstance(got, (np.bool_, np.ndarray)) \
+                and np.asarray(got).dtype == np.bool_ and np.asarray(got).size == 1:
             got = bool(got)
         if not isinstance(got, bool):
-            fail(f"Return True or False (a Python bool or a one-element bool tensor); you returned {describe(got)}. "
+            fail(f"Return True or False (a Python bool, numpy bool or one-element bool tensor); you returned "
+                 f"{describe(got)}. "
                  f"Case: {case}.")
         want = _connected(masks)
         if got == want:
@@ -96,10 +97,14 @@ def check_chain_connected(fn) -> str:
             "can still be cut, when the survivors of consecutive layers do not line up.")
 
 
+def _pruned(values: torch.Tensor, t: float) -> int:
+    """How many of `values` pruning every value <= t removes."""
+    return int((values <= t).sum())
+
+
 def _thresholds_ok(values: torch.Tensor, t: float, s: float) -> bool:
-    """Whether pruning `|w| <= t` or `|w| < t` removes floor or ceil of s·N of `values` (all already |w|)."""
-    ks = {math.floor(s * values.numel()), math.ceil(s * values.numel())}
-    return int((values <= t).sum()) in ks or int((values < t).sum()) in ks
+    """Whether pruning every value <= t removes exactly k = round(s·N) of `values`."""
+    return _pruned(values, t) == round(s * values.numel())
 
 
 @check("global threshold")
@@ -119,6 +124,14 @@ def check_global_threshold(fn) -> str:
         if _thresholds_ok(mags, t, s):
             share = share or {name: float((w.abs() <= t).float().mean()) for name, w in layers.items()}
             continue
+        k, removed = round(s * mags.numel()), _pruned(mags, t)
+        if removed == k + 1:
+            fail(f"Pruning every |w| <= {t:.4g} removes {removed} weights, one more than round(sparsity·N) = {k}: "
+                 f"your threshold is the ({k + 1})-th smallest magnitude. kthvalue is 1-based: kthvalue(k) is the "
+                 f"k-th smallest (sorted[k − 1] counting from 0).")
+        if removed == k - 1:
+            fail(f"Pruning every |w| <= {t:.4g} removes {removed} weights, one fewer than round(sparsity·N) = {k}: "
+                 f"your threshold is the ({k - 1})-th smallest magnitude; return the k-th, kthvalue(k).")
         if _thresholds_ok(flat, t, s):
             fail(f"Your threshold ({t:.4g}) ranks the signed weights; rank the magnitudes |w| of all layers.")
         if _thresholds_ok(mags, t, 1 - s):

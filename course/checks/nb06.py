@@ -50,6 +50,9 @@ def check_iterative_targets(fn) -> str:
         if len(got) == k + 1 and _close(got[1:], want):
             fail(f"Return the K = {k} targets s_1..s_K, without the starting point s_0 = 0 (you returned {len(got)} "
                  f"values). Case: {case}.")
+        if len(got) == k and _close(got, [0.0] + want[:-1]):
+            fail(f"Your list starts at s_0 = 0 and stops one step short of final_sparsity: `range(steps)` counts "
+                 f"k = 0..K − 1. Use k = 1..K, `range(1, steps + 1)`, so the last target is {s_f}. Case: {case}.")
         if len(got) != k:
             fail(f"Return one target per pruning step: {k} values for steps={k}; you returned {len(got)}. "
                  f"Case: {case}.")

@@ -36,6 +36,14 @@ def _front(points) -> list[str]:
     return [p["name"] for p in sorted(kept, key=lambda p: (p["size_bytes"], -p["accuracy"]))]
 
 
+def _same_front(got: list, want: list[str], points) -> bool:
+    """Same names as `want`, each once, sizes non-decreasing; identical points (equal sizes) in any order."""
+    if sorted(map(str, got)) != sorted(want) or not all(isinstance(g, str) for g in got):
+        return False
+    size = {p["name"]: p["size_bytes"] for p in points}
+    return all(size[a] <= size[b] for a, b in zip(got, got[1:]))
+
+
 def _strict_front(points) -> set[str]:
     """The usual slip: 'dominated' only when strictly smaller AND strictly more accurate."""
     return {p["name"] for p in points if not any(q["size_bytes"] < p["size_bytes"] and q["accuracy"] > p["accuracy"]
@@ -57,13 +65,13 @@ def _describe_point(p: dict) -> str:
 def check_pareto_front(fn) -> str:
     """fn(points) -> names of the points no other point dominates (≤ size and ≥ accuracy, better in one), by size."""
     cases = [("the 8 points", list(_POINTS)), ("the 8 points plus 'twin', an exact copy of 's90'", [*_POINTS, _TWIN]),
-             ("one point", [_POINTS[0]])]
+             ("the same 9 points, 'twin' first", [_TWIN, *_POINTS]), ("one point", [_POINTS[0]])]
     for label, points in cases:
         points = [dict(p) for p in points]
         case = f"{getattr(fn, '__name__', 'fn')}({label})"
         got = call(fn, points, names=("points",), case=case)
         want = _front(points)
-        if isinstance(got, (list, tuple)) and list(got) == want:
+        if isinstance(got, (list, tuple)) and _same_front(list(got), want, points):
             continue
         if not isinstance(got, (list, tuple)):
             fail(f"Return a list of names (str), smallest first; you returned {describe(got)}. Case: {case}.")
@@ -77,8 +85,12 @@ def check_pareto_front(fn) -> str:
             fail(f"Your list names a point more than once ({list(got)}); list each point of the front once. "
                  f"Case: {case}.")
         if set(got) == set(want):
-            fail(f"The right points, in the wrong order: sort the front by size, smallest first (then it reads "
-                 f"left to right on a plot), i.e. {want}. Case: {case}.")
+            sizes = [by_name[g]["size_bytes"] for g in got]
+            if sizes == sorted(sizes, reverse=True):
+                fail(f"The right points, largest first. The exercise asks smallest size first (then the front reads "
+                     f"left to right on a plot): reverse your list, or sort by size ascending. Case: {case}.")
+            fail(f"The right points, not sorted by size: sort the front by size, smallest first (points of equal "
+                 f"size in any order), e.g. {want}. Case: {case}.")
         if set(got) == _strict_front(points):
             extra = next(by_name[g] for g in got if g not in want)
             beater = next(q for q in points if _beats(q, extra))
@@ -101,7 +113,8 @@ def check_pareto_front(fn) -> str:
         p = missing[0]
         fail(f"You left out {_describe_point(p)}, but no point is both no larger and at least as accurate (with one "
              f"of the two strictly better), so it is on the front. Case: {case}.")
-    return "Correct: exactly the non-dominated points, ties handled, smallest first (course.tradeoffs.pareto_front)."
+    return ("Correct: exactly the non-dominated points, ties handled, smallest first, whatever the input order "
+            "(course.lessons.tradeoffs.pareto_front).")
 
 
 _CONFIGS = (
@@ -125,7 +138,10 @@ def _fits(c: dict, limits: dict, strict: bool = False) -> bool:
     return True
 
 
-def _best(configs, limits: dict, strict: bool = False) -> str | None:
+def _best(configs, limits: dict, strict: bool = False, falsy: bool = False) -> str | None:
+    """The most accurate config within `limits`; `falsy=True` is the slip `if max_size and ...` (0 = no limit)."""
+    if falsy:
+        limits = {k: (v if v else None) for k, v in limits.items()}
     fitting = [c for c in configs if _fits(c, limits, strict)]
     return max(fitting, key=lambda c: c["accuracy"])["name"] if fitting else None
 
@@ -135,7 +151,8 @@ def check_pick_under_budget(fn) -> str:
     """fn(configs, max_size=None, max_latency=None, min_accuracy=None) -> name of the most accurate config within every
     given limit (size_bytes ≤ max_size, latency_ms ≤ max_latency, accuracy ≥ min_accuracy; None = no limit), or None."""
     cases = [{}, {"max_size": 200_000}, {"max_latency": 1.10}, {"max_size": 300_000, "max_latency": 1.5},
-             {"max_latency": 1.0, "min_accuracy": 0.9}, {"max_size": 10_000}, {"min_accuracy": 0.912}]
+             {"max_latency": 1.0, "min_accuracy": 0.9}, {"max_size": 10_000}, {"min_accuracy": 0.912},
+             {"max_size": 0}, {"max_latency": 0, "min_accuracy": 0.0}]
     by_name = {c["name"]: c for c in _CONFIGS}
     for given in cases:
         limits = {"max_size": None, "max_latency": None, "min_accuracy": None, **given}
@@ -152,6 +169,10 @@ def check_pick_under_budget(fn) -> str:
             if want is None:
                 fail(f"No config meets this budget, so return None; you returned {got!r}. Case: {case}.")
             fail(f"{got!r} is not one of the config names {sorted(by_name)}; return a name or None. Case: {case}.")
+        zero = [arg for arg, value in limits.items() if value is not None and not value]
+        if zero and got == _best(_CONFIGS, limits, falsy=True):
+            fail(f"{zero[0]}={limits[zero[0]]!r} is a limit, not 'no limit': `if {zero[0]}:` treats 0 like None. "
+                 f"Test `{zero[0]} is None` (or `is not None`) instead. Case: {case}.")
         if got is not None:
             c = by_name[got]
             for arg, key, op in _LIMITS:

@@ -26,12 +26,13 @@ _CASES = ((0.900, 0.02), (0.900, 0.0), (0.900, 0.05))
 
 
 def _pick(scan: dict, baseline: float, tol: float, *, stop: bool = True, relative: bool = False,
-          smallest: bool = False, drop_layers: bool = False, strict: bool = False) -> dict:
-    """The right answer (defaults) and the usual wrong ones (flags)."""
+          smallest: bool = False, drop_layers: bool = False, strict: bool = False, unsorted: bool = False) -> dict:
+    """The right answer (defaults) and the usual wrong ones (flags); `unsorted`: the ratios in stored order, the
+    last one before the first failure kept."""
     out = {}
     for layer, accs in scan.items():
         passing = []
-        for r in sorted(accs):
+        for r in (accs if unsorted else sorted(accs)):
             d = baseline - accs[r]
             d = d / baseline if relative else d
             ok = d < tol - 1e-12 if strict else d <= tol + 1e-12
@@ -40,7 +41,7 @@ def _pick(scan: dict, baseline: float, tol: float, *, stop: bool = True, relativ
             if ok:
                 passing.append(r)
         if passing:
-            out[layer] = min(passing) if smallest else max(passing)
+            out[layer] = passing[-1] if unsorted else min(passing) if smallest else max(passing)
         elif not drop_layers:
             out[layer] = 0.0
     return out
@@ -86,6 +87,11 @@ def check_pick_ratios(fn) -> str:
                  f"only 'recovers' at 75% by chance (noise on a small calibration batch). Go through the ratios in "
                  f"increasing order and stop at the first one that breaks the tolerance: you returned "
                  f"conv4 -> {got['conv4']:g}, expected {want['conv4']:g}. Case: {case}.")
+        if got == _pick(_SCAN, baseline, tol, unsorted=True):
+            fail(f"The ratios of a layer may come in any order: conv4's are stored as {list(_SCAN['conv4'])}. "
+                 f"Walk through them in increasing order, `for r in sorted(accs)`, and stop at the first one that "
+                 f"breaks the tolerance: you returned conv4 -> {got['conv4']:g}, expected {want['conv4']:g}. "
+                 f"Case: {case}.")
         if got == _pick(_SCAN, baseline, tol, relative=True):
             fail(f"You compared the relative drop (baseline − accuracy) / baseline with the tolerance. The "
                  f"tolerance is in accuracy points: baseline − accuracy ≤ {tol} (conv2 drops "

@@ -367,7 +367,7 @@ check_magnitude_mask(magnitude_mask)
 #
 # <details><summary>Hint</summary>
 #
-# Loop over `model.modules()` and keep those with `isinstance(m, (nn.Linear, nn.Conv2d))`. Add up
+# Loop over `model.modules()` and keep those with `isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))`. Add up
 # `(m.weight == 0).sum()` and `m.weight.numel()` over all of them, then divide once. Averaging the per-layer
 # sparsities would give `fc3` (1,000 weights) as much say as `fc1` (235,200).
 # </details>
