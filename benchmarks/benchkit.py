@@ -115,7 +115,7 @@ def baseline(model_name: str, dataset: str, *, seed: int = 0, wait: float = 0.0,
         deadline = time.monotonic() + wait
         while find_checkpoint(key, local=False) is None:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the shipped baseline {key} is not in data/checkpoints/ yet; run "
+                raise RuntimeError(f"the shipped baseline {key} is not in course/shipped/checkpoints/ yet; run "
                                    f"`make baselines` (or wait for it) and rerun")
             print(f"waiting for the shipped baseline {key} ...", flush=True)
             time.sleep(30)

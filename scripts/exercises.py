@@ -1,4 +1,4 @@
-"""Learner copies of the notebooks: every solution replaced by a stub, every output stripped.
+"""Learner copies of the notebooks: every solution replaced by a stub, every output stripped; nbgrader metadata.
 
     python -m scripts.exercises notebooks           # write notebooks/exercises/NN_*.ipynb (what `make exercises` runs)
     python -m scripts.exercises --check notebooks   # exit 1 and list the copies that are stale
@@ -20,7 +20,17 @@ at the indentation of the BEGIN line. Outputs and execution counts of all code c
 notebook's saved widget state (it describes those outputs). Copies are
 written atomically and deterministically (nbformat's JSON layout), so `--check` can compare bytes.
 Put the collapsible hint (`<details><summary>Hint</summary>...</details>`) in a markdown cell above the exercise;
-the copy keeps it and the generator warns when an exercise has none.
+the copy keeps it and the generator warns when an exercise has none. The learner copy's Colab/Binder badges open
+the learner copy (scripts/links.py).
+
+nbgrader metadata, written on the teacher notebooks (nbgrader's "source" version) and kept in the learner copies,
+the metadata nbgrader 0.9's "Create Assignment" toolbar writes (schema 3):
+- the code cell holding Exercise NN.k's solution is an autograded answer: {"solution": true, "grade": false,
+  "grade_id": "exercise_NN_k", "locked": false, ...};
+- the next code cell, which must call a `check_...` function, is an autograder test worth 1 point:
+  {"grade": true, "grade_id": "check_NN_k", "points": 1, "locked": true, "solution": false, ...}.
+grade_id has no dots (nbgrader allows [a-zA-Z0-9_-]). Every other cell's nbgrader metadata is removed, so the
+markers in the notebooks stay the one source. `python -m scripts.grading` builds an nbgrader course from them.
 """
 from __future__ import annotations
 
@@ -33,12 +43,15 @@ from pathlib import Path
 
 from course.files import atomic_write_bytes
 
-__all__ = ["ExerciseError", "strip_solutions", "make_exercise", "render", "plan", "generate", "stale", "main"]
+__all__ = ["ExerciseError", "strip_solutions", "make_exercise", "add_grading", "solution_meta", "check_meta", "render",
+           "plan", "generate", "stale", "main"]
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 NOTEBOOK = re.compile(r"^(\d{2})_.+\.ipynb$")
 EXERCISE = re.compile(r"^\s*(?:#+|>)?\s*(?:\*\*)?\s*Exercise\s+(\d{2}\.\d+)\s*:\s*(.+?)\s*(?:\*\*)?\s*$")
 HINT = "<summary>Hint"
+CHECK_CALL = re.compile(r"^\s*check_\w+\(", re.M)
+NBGRADER_SCHEMA = 3
 
 
 class ExerciseError(ValueError):
@@ -101,6 +114,73 @@ def strip_solutions(source: str, *, heading: tuple[str, str] | None = None, wher
     return "".join(out), ids
 
 
+def solution_meta(exercise: str) -> dict:
+    """nbgrader's "autograded answer" metadata for the solution cell of `exercise` ('01.1')."""
+    return {"grade": False, "grade_id": "exercise_" + exercise.replace(".", "_"), "locked": False,
+            "schema_version": NBGRADER_SCHEMA, "solution": True, "task": False}
+
+
+def check_meta(exercise: str, points: float = 1) -> dict:
+    """nbgrader's "autograder tests" metadata for the check cell of `exercise`: graded, locked, `points`."""
+    return {"grade": True, "grade_id": "check_" + exercise.replace(".", "_"), "locked": True, "points": points,
+            "schema_version": NBGRADER_SCHEMA, "solution": False, "task": False}
+
+
+def add_grading(nb: dict, name: str, *, strict: bool = True) -> tuple[dict, list[str]]:
+    """A copy of notebook `nb` whose solution and check cells carry nbgrader metadata; returns (copy, exercise ids).
+
+    One solution cell holds one exercise, and the next code cell must call its check (so nbgrader can grade it);
+    otherwise ExerciseError, or with strict=False a warning on stderr and no metadata on that cell.
+    """
+    nb = copy.deepcopy(nb)
+    cells = nb.get("cells", [])
+    for cell in cells:
+        cell.get("metadata", {}).pop("nbgrader", None)          # rewritten from the markers every time
+    ids: list[str] = []
+    above: list[dict] = []
+    for k, cell in enumerate(cells):
+        if cell.get("cell_type") != "code":
+            above.append(cell)
+            continue
+        text, heading = _text(cell), _heading(above)
+        above = []
+        if BEGIN not in text:
+            continue
+        where = f"{name}, cell {k + 1}"
+        found = sorted(set(strip_solutions(text, heading=heading, where=where)[1]))
+        nxt = next((j for j in range(k + 1, len(cells)) if cells[j].get("cell_type") == "code"), None)
+        problem = (f"{where}: one solution cell holds one exercise for nbgrader, found {found}" if len(found) != 1
+                   else f"{where}: the code cell after Exercise {found[0]}'s solution must call its check "
+                        f"(`check_...(your_function)`), so that nbgrader can grade it"
+                   if nxt is None or not CHECK_CALL.search(_text(cells[nxt])) or BEGIN in _text(cells[nxt]) else None)
+        if problem is not None:
+            if strict:
+                raise ExerciseError(problem)
+            print(f"warning: {problem}; no nbgrader metadata", file=sys.stderr)
+            continue
+        cell.setdefault("metadata", {})["nbgrader"] = solution_meta(found[0])
+        cells[nxt].setdefault("metadata", {})["nbgrader"] = check_meta(found[0])
+        ids.append(found[0])
+    return nb, ids
+
+
+def _heading(above: list[dict]) -> tuple[str, str] | None:
+    """The last `Exercise NN.k: title` line in the markdown cells above a code cell."""
+    heading = None
+    for md in above:
+        for line in _text(md).splitlines():
+            if (hm := EXERCISE.match(line)) is not None:
+                heading = (hm.group(1), hm.group(2))
+    return heading
+
+
+def _learner_badges(text: str, name: str) -> str:
+    """The badge line of the title cell pointed at the learner copy notebooks/exercises/`name`."""
+    from scripts import links
+
+    return re.sub(r"(?m)^\[!\[Open In Colab\]\(.*$", lambda _: links.badges(f"notebooks/exercises/{name}"), text, count=1)
+
+
 def make_exercise(nb: dict, name: str) -> tuple[dict, list[str]]:
     """The learner copy of notebook `nb` (named `name`, e.g. '02_unstructured.ipynb') and its exercise ids."""
     if nb.get("nbformat") != 4:
@@ -117,13 +197,11 @@ def make_exercise(nb: dict, name: str) -> tuple[dict, list[str]]:
         if cell.get("cell_type") != "code":
             if "BEGIN SOLUTION" in text or "END SOLUTION" in text:
                 raise ExerciseError(f"{where}: solution markers belong in code cells, this one is {cell.get('cell_type')}")
+            if k == 0 and "[![Open In Colab]" in text:
+                _set_text(cell, _learner_badges(text, name))
             above.append(cell)
             continue
-        heading = None
-        for md in above:
-            for line in _text(md).splitlines():
-                if (hm := EXERCISE.match(line)) is not None:
-                    heading = (hm.group(1), hm.group(2))
+        heading = _heading(above)
         new, found = strip_solutions(text, heading=heading, where=where)
         for ex in found:
             if number is not None and not ex.startswith(number + "."):
@@ -147,7 +225,8 @@ def render(nb: dict) -> str:
 
 
 def plan(folder: Path) -> dict[Path, str | None]:
-    """Every learner copy `folder/exercises/NN_*.ipynb` and its wanted content (None: it should not exist)."""
+    """Every learner copy `folder/exercises/NN_*.ipynb` and its wanted content (None: it should not exist), and
+    every notebook `folder/NN_*.ipynb` whose nbgrader metadata must change."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ExerciseError(f"{folder} is not a folder of notebooks")
@@ -160,7 +239,10 @@ def plan(folder: Path) -> dict[Path, str | None]:
             nb = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise ExerciseError(f"{path.name}: not valid notebook JSON ({exc})") from None
-        copy_nb, ids = make_exercise(nb, path.name)
+        graded, _ = add_grading(nb, path.name, strict=False)
+        if graded != nb:                               # the teacher notebook's nbgrader metadata is out of step
+            wanted[path] = render(graded)
+        copy_nb, ids = make_exercise(graded, path.name)
         if ids:
             wanted[out_dir / path.name] = render(copy_nb)
     for path in sorted(out_dir.glob("*.ipynb")) if out_dir.is_dir() else []:
@@ -196,7 +278,8 @@ def stale(folder: Path) -> list[str]:
         elif have is None:
             problems.append(f"{path}: missing")
         elif have != text:
-            problems.append(f"{path}: out of date")
+            problems.append(f"{path}: " + ("out of date" if path.parent.name == "exercises"
+                                           else "nbgrader metadata out of date"))
     return problems
 
 

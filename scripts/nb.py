@@ -9,7 +9,9 @@ The sources in notebooks/src/ are jupytext percent files without a metadata head
 `# NBVAL_CHECK_OUTPUT` cells keep the outputs they are compared with), and the notebook's own metadata stays.
 `source` writes the percent file back with jupytext, metadata filtered out, so that a round trip changes nothing.
 `run` is the one thing jupytext does not do: a timed top-to-bottom run, stored in notebooks/runtimes.json, which
-the README's course map quotes.
+the README's course map quotes. `build` first brings the source's Colab/Binder badges and Colab cell in step with
+pyproject.toml (scripts/links.py), so building a new notebook gives it both, and writes the nbgrader metadata of its
+exercises (scripts/exercises.py), which jupytext's `--update` would drop.
 """
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "languag
 
 sys.path.insert(0, str(ROOT))
 from course.files import atomic_write_bytes  # noqa: E402
+from scripts import links  # noqa: E402
+from scripts.exercises import add_grading  # noqa: E402
 
 
 def _json(nb: nbformat.NotebookNode) -> bytes:
@@ -51,12 +55,18 @@ def read_source(src: Path) -> nbformat.NotebookNode:
 def build(src: Path) -> Path:
     """notebooks/NN.ipynb from notebooks/src/NN.py: jupytext `--update` (outputs of unchanged cells are kept)."""
     out = ROOT / "notebooks" / f"{Path(src).stem}.ipynb"
+    text = Path(src).read_text(encoding="utf-8")
+    linked = links.apply_source(text, f"notebooks/{out.name}")
+    if linked != text:                                # badges and Colab cell follow [project.urls] Repository
+        atomic_write_bytes(Path(src), linked.encode("utf-8"))
+        print(f"updated the badges and Colab cell of {Path(src).name}")
     args = ["--to", "notebook", "--output", str(out), str(src)]
     if out.exists():
         args.insert(0, "--update")
     if jupytext_cli(args) != 0:
         raise SystemExit(f"jupytext could not build {out}")
     nb = nbformat.read(out, as_version=4)
+    nb = nbformat.from_dict(add_grading(nb, out.name, strict=False)[0])  # nbgrader metadata (jupytext drops it)
     nb.metadata.pop("jupytext", None)                 # the pairing lives in this script, not in every notebook
     for key, value in KERNEL.items():
         nb.metadata.setdefault(key, value)

@@ -193,3 +193,103 @@ def test_committed_learner_copies_are_up_to_date():
     assert not problems, "stale learner copies, run `make exercises`:\n" + "\n".join(problems)
     for nb in with_solutions:
         assert (NOTEBOOKS / "exercises" / nb.name).exists()
+
+
+# --- nbgrader metadata -------------------------------------------------------------------------------------------
+
+def gradable() -> dict:
+    """The synthetic notebook with its second exercise cell split in two, and a check cell after each exercise."""
+    nb = as_dict(synthetic())
+    check1 = nbformat.v4.new_code_cell("check_magnitude_mask(magnitude_mask)")
+    check1["id"] = "check-1"
+    nb["cells"] = nb["cells"][:2] + [json.loads(json.dumps(check1))] + nb["cells"][2:3] + [nb["cells"][4]]
+    return nb
+
+
+def test_solution_and_check_cells_get_nbgrader_metadata():
+    nb, ids = exercises.add_grading(gradable(), "02_unstructured.ipynb")
+    assert ids == ["02.1"]
+    meta = [c["metadata"].get("nbgrader") for c in nb["cells"]]
+    assert meta[1] == {"grade": False, "grade_id": "exercise_02_1", "locked": False, "schema_version": 3,
+                       "solution": True, "task": False}
+    assert meta[2] == {"grade": True, "grade_id": "check_02_1", "locked": True, "points": 1, "schema_version": 3,
+                       "solution": False, "task": False}
+    assert [m for i, m in enumerate(meta) if i not in (1, 2)] == [None] * (len(meta) - 2)
+    assert nb["cells"][1]["metadata"]["tags"] == ["exercise"]                 # other metadata kept
+
+
+def test_stale_nbgrader_metadata_is_removed_and_the_input_is_untouched():
+    src = gradable()
+    src["cells"][4]["metadata"]["nbgrader"] = {"grade": True, "grade_id": "old", "points": 3}
+    before = json.dumps(src, sort_keys=True)
+    nb, _ = exercises.add_grading(src, "02_unstructured.ipynb")
+    assert "nbgrader" not in nb["cells"][4]["metadata"] and json.dumps(src, sort_keys=True) == before
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda nb: nb["cells"].pop(2), "must call its check"),
+    (lambda nb: nb["cells"].insert(2, nb["cells"][3]), "one solution cell holds one exercise for nbgrader"),
+])
+def test_an_exercise_nbgrader_cannot_grade_is_an_error_or_a_warning(change, message, capsys):
+    nb = gradable()
+    if message.startswith("one solution"):
+        nb["cells"][1]["source"] = TWO_CELL                     # two exercises in one cell
+    else:
+        change(nb)
+    with pytest.raises(ExerciseError, match=message):
+        exercises.add_grading(nb, "02_unstructured.ipynb")
+    lenient, _ = exercises.add_grading(nb, "02_unstructured.ipynb", strict=False)
+    assert message in capsys.readouterr().err and "nbgrader" not in lenient["cells"][1]["metadata"]
+
+
+def test_every_course_exercise_is_graded_by_nbgrader_in_the_notebooks_and_learner_copies():
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        nb = json.loads(path.read_text())
+        _, ids = make_exercise(nb, path.name)
+        graded, graded_ids = exercises.add_grading(nb, path.name)          # strict: raises if one is not gradable
+        assert graded == nb, f"{path.name}: nbgrader metadata out of step, run `make exercises`"
+        assert graded_ids == ids
+        copy_cells = json.loads((NOTEBOOKS / "exercises" / path.name).read_text())["cells"] if ids else []
+        assert [c["metadata"].get("nbgrader") for c in copy_cells] == [c["metadata"].get("nbgrader") for c in nb["cells"]][:len(copy_cells)]
+
+
+def test_a_build_keeps_the_nbgrader_metadata(tmp_path, monkeypatch):
+    from scripts import nb as nb_script
+
+    path = NOTEBOOKS / "06_when_to_prune.ipynb"
+    out = tmp_path / "notebooks" / path.name
+    out.parent.mkdir()
+    out.write_bytes(path.read_bytes())
+    src = tmp_path / "06_when_to_prune.py"
+    src.write_bytes((NOTEBOOKS / "src" / src.name).read_bytes())
+    monkeypatch.setattr(nb_script, "ROOT", tmp_path)
+    nb_script.build(src)                                        # jupytext --update alone would drop the metadata
+    assert out.read_bytes() == path.read_bytes()
+
+
+def test_an_nbgrader_course_folder_from_the_course_notebooks(tmp_path):
+    from scripts import grading
+
+    written = grading.write_course(NOTEBOOKS, tmp_path / "course", ["01", "06_when_to_prune"])
+    assert [p.relative_to(tmp_path / "course").as_posix() for p in written] == [
+        "source/01_what_is_pruning/01_what_is_pruning.ipynb", "source/06_when_to_prune/06_when_to_prune.ipynb"]
+    config = (tmp_path / "course" / "nbgrader_config.py").read_text()
+    assert 'os.environ["COURSE_CHECKS"] = "raise"' in config and 'os.environ.setdefault("COURSE_FAST", "1")' in config
+    nb = json.loads(written[0].read_text())
+    assert all(c.get("outputs", []) == [] for c in nb["cells"]) and "widgets" not in nb["metadata"]
+    assert [c["metadata"]["nbgrader"]["grade_id"] for c in nb["cells"] if "nbgrader" in c["metadata"]] == [
+        "exercise_01_1", "check_01_1", "exercise_01_2", "check_01_2", "exercise_01_3", "check_01_3"]
+
+
+def test_an_nbgrader_course_needs_notebooks_with_exercises(tmp_path):
+    from scripts import grading
+
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "03_structured.ipynb")
+    with pytest.raises(ExerciseError, match="no exercises, nothing for nbgrader to grade"):
+        grading.write_course(tmp_path, tmp_path / "course", ["03"])
+    with pytest.raises(ExerciseError, match="no single notebook '04'"):
+        grading.write_course(tmp_path, tmp_path / "course", ["04"])
+    assert not (tmp_path / "course").exists()
+    res = subprocess.run([sys.executable, "-m", "scripts.grading", str(tmp_path / "course"), "03", "--from",
+                          str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 2 and "nothing for nbgrader to grade" in res.stderr

@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from scripts import links
 from scripts import nb as nb_script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +48,8 @@ def test_notebook_follows_the_course_skeleton(path):
     cells = nbformat.read(path, as_version=4).cells
     assert cells[0].cell_type == "markdown" and cells[0].source.startswith(f"# {path.name[:2]} · ")
     assert "**What you will learn**" in cells[0].source
-    setup = next(c for c in cells if c.cell_type == "code")
+    assert cells[1].cell_type == "code" and cells[1].source.startswith(links.COLAB_MARK)   # tests/test_links.py
+    setup = next(c for c in cells[2:] if c.cell_type == "code")             # the Colab cell does not count
     lines = [ln for ln in setup.source.splitlines() if ln.strip()]
     assert len(lines) <= 5, f"{path.name}: the setup cell has {len(lines)} lines; keep it to five"
     headings = [line.strip() for c in cells if c.cell_type == "markdown" for line in c.source.splitlines()

@@ -40,11 +40,14 @@ def test_course_map_run_times_are_the_measured_ones():
 
 
 def test_every_notebook_has_colab_and_binder_badges():
+    from scripts import links
+
+    _, owner, name = links.repository(ROOT)                   # [project.urls] Repository (tests/test_links.py)
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         first = json.loads(path.read_text())["cells"][0]
         source = "".join(first["source"])
-        assert f"colab.research.google.com/github/pruning-course/pruning-course/blob/main/notebooks/{path.name}" in source
-        assert f"mybinder.org/v2/gh/pruning-course/pruning-course/HEAD?labpath=notebooks%2F{path.name}" in source
+        assert f"colab.research.google.com/github/{owner}/{name}/blob/main/notebooks/{path.name}" in source
+        assert f"mybinder.org/v2/gh/{owner}/{name}/HEAD?labpath=notebooks%2F{path.name}" in source
 
 
 def test_the_readme_library_snippet_runs(tmp_path, monkeypatch):

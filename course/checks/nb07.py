@@ -113,8 +113,7 @@ def check_pareto_front(fn) -> str:
         p = missing[0]
         fail(f"You left out {_describe_point(p)}, but no point is both no larger and at least as accurate (with one "
              f"of the two strictly better), so it is on the front. Case: {case}.")
-    return ("Correct: exactly the non-dominated points, ties handled, smallest first, whatever the input order "
-            "(course.lessons.tradeoffs.pareto_front).")
+    return "Correct: exactly the non-dominated points, ties handled, smallest first (course.tradeoffs.pareto_front)."
 
 
 _CONFIGS = (

@@ -15,6 +15,16 @@
 # - how to read a report card, and why parameters, FLOPs and latency can rank the same models differently.
 
 # %%
+# On Colab: fetch and install the course (this cell does nothing anywhere else)
+# NBVAL_IGNORE_OUTPUT
+import importlib.util, subprocess, sys
+if "google.colab" in sys.modules and importlib.util.find_spec("course") is None:
+    repo = "/content/pruning-course"
+    subprocess.run(["git", "clone", "-q", "--depth=1", "https://github.com/pruning-course/pruning-course", repo], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", repo], check=True)
+    sys.path.insert(0, repo)  # the running kernel does not see a fresh editable install
+
+# %%
 from course import available, count_params, fast, input_shape, load_dataset, make_loaders, report, setup, train_or_load
 env = setup(seed=0)
 

@@ -17,19 +17,35 @@
 # Vocabulary: **sparsity** is the fraction of weights that are zero; **density** = 1 − sparsity.
 
 # %%
+# On Colab: fetch and install the course (this cell does nothing anywhere else)
+# NBVAL_IGNORE_OUTPUT
+import importlib.util, subprocess, sys
+if "google.colab" in sys.modules and importlib.util.find_spec("course") is None:
+    repo = "/content/pruning-course"
+    subprocess.run(["git", "clone", "-q", "--depth=1", "https://github.com/pruning-course/pruning-course", repo], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", repo], check=True)
+    sys.path.insert(0, repo)  # the running kernel does not see a fresh editable install
+
+# %%
 import copy
 import matplotlib.pyplot as plt, numpy as np, torch
-from course import available, evaluate, fast, has_masks, layer_sparsity, make_loaders, prunable_layers, prune_unstructured, setup, train_or_load
+from course import evaluate, fast, has_masks, layer_sparsity, make_loaders, prunable_layers, prune_unstructured, setup, train_or_load
 from course import largest_sparsity_within, prune_and_evaluate, sparsity_curve
 env = setup(seed=0)
 
 # %% [markdown]
 # We use Fashion-MNIST when it is on this machine: it is harder than MNIST, so the effect of pruning shows sooner.
-# Otherwise the cell falls back to the MNIST subset that ships with the course. The dense LeNet-300-100 comes from
-# `train_or_load`: a verified checkpoint, loaded in about a second (notebook 00 explains how).
+# Otherwise `choose_dataset` falls back to the real MNIST subset that ships with the course, and its banner says
+# so (and how to get Fashion-MNIST). The dense LeNet-300-100 comes from `train_or_load`: a verified checkpoint,
+# loaded in about a second (notebook 00 explains how).
 
 # %%
-DATASET = "fashion-mnist" if available("fashion-mnist") else "mnist"
+from course import choose_dataset
+choice = choose_dataset("fashion-mnist", fallbacks=("mnist",), download=False)    # what is on disk, never a download
+choice
+
+# %%
+DATASET = choice.name
 _, test_loader = make_loaders(DATASET, test_batch_size=10_000, download=False)
 print(test_loader.dataset.info)
 test_set = list(test_loader)             # the normalised test set as one batch, kept in memory: we evaluate it often

@@ -16,6 +16,16 @@
 # - why zeros do not make a model faster on a CPU, where sparse (CSR) kernels break even on your machine, and which hardware does speed sparsity up.
 
 # %%
+# On Colab: fetch and install the course (this cell does nothing anywhere else)
+# NBVAL_IGNORE_OUTPUT
+import importlib.util, subprocess, sys
+if "google.colab" in sys.modules and importlib.util.find_spec("course") is None:
+    repo = "/content/pruning-course"
+    subprocess.run(["git", "clone", "-q", "--depth=1", "https://github.com/pruning-course/pruning-course", repo], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", repo], check=True)
+    sys.path.insert(0, repo)  # the running kernel does not see a fresh editable install
+
+# %%
 import copy, torch
 from course import (count_flops, count_params, evaluate, fast, from_torch_prune, get_masks, held_out_batch, latency,
                     layer_sparsity, make_loaders, prunable_layers, prune_unstructured, setup, size_table,

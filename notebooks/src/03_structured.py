@@ -17,6 +17,16 @@
 # - why a network with residual connections needs dependency groups (Torch-Pruning), and why the course's chain surgery refuses it.
 
 # %%
+# On Colab: fetch and install the course (this cell does nothing anywhere else)
+# NBVAL_IGNORE_OUTPUT
+import importlib.util, subprocess, sys
+if "google.colab" in sys.modules and importlib.util.find_spec("course") is None:
+    repo = "/content/pruning-course"
+    subprocess.run(["git", "clone", "-q", "--depth=1", "https://github.com/pruning-course/pruning-course", repo], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", repo], check=True)
+    sys.path.insert(0, repo)  # the running kernel does not see a fresh editable install
+
+# %%
 import torch
 from course import (build_model, count_flops, count_params, dependency_groups, evaluate, fast, held_out_batch,
                     input_shape, make_loaders, mask_structured, prunable_layers, prune_structured, prune_unstructured,
@@ -28,12 +38,18 @@ setup(seed=0, threads=1)
 # multi-threaded runs wait for each other); it also makes the fine-tuning numbers repeatable across machines. On your
 # own laptop you may raise it: everything gets faster, and the timings change.
 #
-# The data: Fashion-MNIST (70,000 real 28×28 clothing images, 10 classes), harder than MNIST, so pruning damage
-# shows. Fine-tuning below uses a stratified subset of the training set; accuracies are measured on a stratified
-# subset of the test set.
+# The data: Fashion-MNIST (70,000 real 28×28 clothing images, 10 classes) when it is on this machine, harder than
+# MNIST, so pruning damage shows. Otherwise `choose_dataset` falls back to the real MNIST subset that ships with the
+# course and says so in its banner. Fine-tuning below uses a stratified subset of the training set; accuracies are
+# measured on a stratified subset of the test set.
 
 # %%
-DATASET = "fashion-mnist"
+from course import choose_dataset
+choice = choose_dataset("fashion-mnist", fallbacks=("mnist",), download=False)    # what is on disk, never a download
+choice
+
+# %%
+DATASET = choice.name
 train_loader, test_loader = make_loaders(DATASET, batch_size=128, train_size=fast(8000, 2000), test_size=fast(2000, 1000))
 print(test_loader.dataset.info)
 print(f"fine-tuning images: {len(train_loader.dataset):,}, test images: {len(test_loader.dataset):,}")

@@ -17,6 +17,16 @@
 # - why a criterion is only meaningful against a random baseline, with mean ± std over seeds.
 
 # %%
+# On Colab: fetch and install the course (this cell does nothing anywhere else)
+# NBVAL_IGNORE_OUTPUT
+import importlib.util, subprocess, sys
+if "google.colab" in sys.modules and importlib.util.find_spec("course") is None:
+    repo = "/content/pruning-course"
+    subprocess.run(["git", "clone", "-q", "--depth=1", "https://github.com/pruning-course/pruning-course", repo], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", repo], check=True)
+    sys.path.insert(0, repo)  # the running kernel does not see a fresh editable install
+
+# %%
 import itertools, numpy as np, torch, matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 from course import build_model, evaluate, fast, held_out_batch, make_loaders, prune_unstructured, score, setup, train_or_load

@@ -16,6 +16,16 @@
 #   sensitivity scan; and how they compare through the collapse region.
 
 # %%
+# On Colab: fetch and install the course (this cell does nothing anywhere else)
+# NBVAL_IGNORE_OUTPUT
+import importlib.util, subprocess, sys
+if "google.colab" in sys.modules and importlib.util.find_spec("course") is None:
+    repo = "/content/pruning-course"
+    subprocess.run(["git", "clone", "-q", "--depth=1", "https://github.com/pruning-course/pruning-course", repo], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", repo], check=True)
+    sys.path.insert(0, repo)  # the running kernel does not see a fresh editable install
+
+# %%
 import itertools, numpy as np, torch, matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 from course import detect_layer_collapse, evaluate, fast, held_out_batch, layer_sparsity, make_loaders, prune_unstructured, setup, train_or_load

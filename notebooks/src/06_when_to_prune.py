@@ -17,6 +17,16 @@
 # - practical settings for fine-tuning (learning rate, epochs, when to stop), read off the measurements.
 
 # %%
+# On Colab: fetch and install the course (this cell does nothing anywhere else)
+# NBVAL_IGNORE_OUTPUT
+import importlib.util, subprocess, sys
+if "google.colab" in sys.modules and importlib.util.find_spec("course") is None:
+    repo = "/content/pruning-course"
+    subprocess.run(["git", "clone", "-q", "--depth=1", "https://github.com/pruning-course/pruning-course", repo], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", repo], check=True)
+    sys.path.insert(0, repo)  # the running kernel does not see a fresh editable install
+
+# %%
 import copy, functools, torch, matplotlib.pyplot as plt; from IPython.display import Markdown; from tqdm.auto import tqdm
 from course import (build_model, cubic_sparsity, fast, finetuner, gradual_pruning, iterative_pruning, lottery_ticket,
                     make_loaders, one_shot, prune_unstructured, setup)

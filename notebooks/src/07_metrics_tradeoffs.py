@@ -16,6 +16,16 @@
 # - how to export the chosen model in its smallest honest form and check that it still works after reloading.
 
 # %%
+# On Colab: fetch and install the course (this cell does nothing anywhere else)
+# NBVAL_IGNORE_OUTPUT
+import importlib.util, subprocess, sys
+if "google.colab" in sys.modules and importlib.util.find_spec("course") is None:
+    repo = "/content/pruning-course"
+    subprocess.run(["git", "clone", "-q", "--depth=1", "https://github.com/pruning-course/pruning-course", repo], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", repo], check=True)
+    sys.path.insert(0, repo)  # the running kernel does not see a fresh editable install
+
+# %%
 import tempfile, torch, matplotlib.pyplot as plt; from pathlib import Path; from IPython.display import Markdown
 from course import (build_model, count_flops, count_params, evaluate, fast, load_pruned, make_loaders, save_pruned,
                     setup, size_bytes, size_table, train_or_load)
