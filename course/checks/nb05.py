@@ -63,15 +63,22 @@ def _cases() -> list[tuple[str, list[torch.Tensor]]]:
             ("square masks where reading them as (in, out) gives the opposite verdict", square_flip)]
 
 
+def _as_bool(value):
+    """A one-element torch tensor, numpy bool or one-element bool array as a Python bool; anything else unchanged."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return bool(value)
+    if isinstance(value, (np.bool_, np.ndarray)) and np.asarray(value).dtype == np.bool_ and np.asarray(value).size == 1:
+        return bool(value)
+    return value
+
+
 @check("is the chain still connected?")
 def check_chain_connected(fn) -> str:
     """fn(masks) -> True iff some input reaches some output through kept weights; masks[l] is bool (out, in)."""
     for what, masks in _cases():
         case = f"{getattr(fn, '__name__', 'fn')}(masks) with {what}"
         got = call(fn, [m.clone() for m in masks], names=("masks",), case=case)
-        if isinstance(got, torch.Tensor) and got.numel() == 1 or isinstance(got, (np.bool_, np.ndarray)) \
-                and np.asarray(got).dtype == np.bool_ and np.asarray(got).size == 1:
-            got = bool(got)
+        got = _as_bool(got)
         if not isinstance(got, bool):
             fail(f"Return True or False (a Python bool, numpy bool or one-element bool tensor); you returned "
                  f"{describe(got)}. "
