@@ -151,6 +151,7 @@ def _remask(site: nn.Module, force: bool = False) -> None:
         _track(param, module, buffer)
 
 
+# _enforce and _after_load are module-level functions, never closures: a pickled model names them, so keep the names.
 def _enforce(site: nn.Module, args: Any = None) -> None:
     """Forward pre-hook: re-mask what was written since the last mask. Under torch.compile a traced no-op (no graph
     break); there the step and gradient hooks still hold the masks, and loading a state_dict re-masks at once."""
