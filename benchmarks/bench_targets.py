@@ -141,8 +141,12 @@ def part_d(args, ctx: dict) -> tuple[list[str], dict[str, Table], list[dict]]:
         c = {"dense": dense, "train": train_loader}
     xs, ys = zip(*[b for _, b in zip(range(2), c["train"])])
     x, y = torch.cat(xs)[:256], torch.cat(ys)[:256]
-    table = tm.masks_table(c["dense"], x, y, **({"rounds": 1, "min_run_time": 0.01} if args.quick else {}))
+    quick = {"rounds": 1, "min_run_time": 0.01} if args.quick else {}
+    table = tm.masks_table(c["dense"], x, y, **quick)
     print(table, flush=True)
+    zoo = tm.zoo_masks_table(largest_zoo_model(), **quick)
+    print(zoo, flush=True)
+    z = zoo[0]
     failed = [r["operation"] for r in table if r["status"] != "PASS"]
     core = [r for r in table if not r["operation"].startswith("compute masks")]
     masks = [r for r in table if r["operation"].startswith("compute masks")]
@@ -151,12 +155,27 @@ def part_d(args, ctx: dict) -> tuple[list[str], dict[str, Table], list[dict]]:
                     f"{r['operation']} {r['course / torch']:.2f}×" for r in core)},
                {"benchmark": "targets", "measure": "(d) computing the masks: prune_unstructured vs torch's",
                 "result": f"{verdict(table, masks)}: " + ", ".join(
-                    f"{r['operation'][len('compute masks '):]} {r['course / torch']:.2f}×" for r in masks)}]
+                    f"{r['operation'][len('compute masks '):]} {r['course / torch']:.2f}×" for r in masks)},
+               {"benchmark": "targets", "measure": "(d) prune_unstructured(0.9, global) vs torch global_unstructured, "
+                                                  "largest zoo model",
+                "result": f"{z['status']}: {z['course ms']:.1f} ms vs {z['torch ms']:.1f} ms, course / torch "
+                          f"{z['course / torch']:.2f}× ({z['operation'].rsplit(', ', 1)[1]})"}]
     text = ("## (d) Course masks no slower than torch.nn.utils.prune\n\n"
             f"The target is (i) forward and (ii) a training step: {verdict(table, core)}. Computing the masks is "
             f"measured too: {verdict(table, masks)}."
-            + (f" Slower than torch on: {', '.join(failed)}." if failed else "") + "\n\n" + benchkit.markdown(table))
+            + (f" Slower than torch on: {', '.join(failed)}." if failed else "") + "\n\n" + benchkit.markdown(table)
+            + "\n\nOn a model users have (the largest of the test zoo, every weight matrix pruned):\n\n"
+            + benchkit.markdown(zoo))
     return [text], {"d": table}, summary
+
+
+def largest_zoo_model():
+    """The zoo model (tests/zoo.py) with the most parameters, freshly initialised (seed 0)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from zoo import ZOO
+
+    specs = sorted(ZOO.values(), key=lambda s: sum(p.numel() for p in s.model().parameters()))
+    return specs[-1].model()
 
 
 def plot(tables: dict[str, Table]):

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from course.pruning import enforce_masks, prunable_layers, prune_unstructured, to_torch_prune
+from course.pruning import prunable_layers, prunable_weights, prune_unstructured, to_torch_prune
 from course.table import Table
 from course.training import make_optimizer
 
@@ -35,11 +35,9 @@ def _forward(model: nn.Module, x: torch.Tensor):
 
 
 def _train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: str):
-    """One SGD-momentum (or Adam) step on `model` in place; course masks are enforced by an optimizer hook."""
+    """One SGD-momentum (or Adam) step on `model` in place; course masks hold through their own hooks."""
     model.train()
     opt = make_optimizer(model, optimizer, lr=1e-3 if optimizer == "sgd" else 1e-4, momentum=0.9)
-    if any(hasattr(m, "prune_mask") for m in model.modules()):
-        enforce_masks(opt, model)
 
     def run() -> None:
         opt.zero_grad(set_to_none=True)
@@ -93,6 +91,35 @@ def masks_table(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sparsity:
                       f"thread(s): ms = median of the per-round medians; course / torch = median of the per-round "
                       f"ratios (each pair timed moments apart, so load drift cancels). "
                       f"PASS: course / torch ≤ {SLOWER_TOLERANCE} (no slower, up to 5% timing noise). "
-                      "Training steps: course = plain forward/backward + enforce_masks hook after step(); torch = "
+                      "Training steps: course = plain forward/backward/step (the masks' gradient and step hooks "
+                      "run by themselves); torch = "
                       "reparametrised forward (weight = weight_orig * weight_mask) + backward + step. Mask "
                       "computation includes the model copy on both sides (prune_unstructured returns a new model).")
+
+
+def zoo_masks_table(model: nn.Module, *, sparsity: float = 0.9, rounds: int = 15, min_run_time: float = 0.1) -> Table:
+    """prune_unstructured(model, sparsity, scope="global") against torch.nn.utils.prune.global_unstructured over the
+    same weight matrices (`prunable_weights`), each on a fresh copy, timed in one run: one row."""
+    params = [(t.module_name, t.attr) for t in prunable_weights(model)]
+
+    def theirs() -> nn.Module:
+        net = copy.deepcopy(model)                      # prune_unstructured copies too: same footing
+        torch_prune.global_unstructured([(net.get_submodule(m), a) for m, a in params],
+                                        pruning_method=torch_prune.L1Unstructured, amount=sparsity)
+        return net
+
+    flat = {"course": lambda: prune_unstructured(model, sparsity, scope="global"), "torch": theirs}
+    timing = benchkit.interleaved_timer(flat, rounds=rounds, min_run_time=min_run_time,
+                                        threads=torch.get_num_threads())
+    c, t = timing["course"], timing["torch"]
+    share = benchkit.paired_ratio(c, t)
+    name = f"compute masks (global, {sparsity:.0%}), {type(model).__name__} of the test zoo"
+    return Table(COLUMNS, [(name, c["median_ms"], c["iqr_ms"], t["median_ms"], t["iqr_ms"], share,
+                            "PASS" if share <= SLOWER_TOLERANCE else "MISS")],
+                 title=f"(d) prune_unstructured vs torch.nn.utils.prune.global_unstructured, {type(model).__name__} "
+                       f"({sum(p.numel() for p in model.parameters()):,} parameters, {len(params)} weight matrices)",
+                 formats={"course ms": ".3f", "course IQR": ".3f", "torch ms": ".3f", "torch IQR": ".3f",
+                          "course / torch": ".2f"},
+                 note=f"the largest model of tests/zoo.py; {rounds} interleaved rounds, {torch.get_num_threads()} "
+                      "thread(s); both sides copy the model and prune the same weight matrices (torch's list is "
+                      "course.prunable_weights)")

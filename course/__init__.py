@@ -22,6 +22,8 @@ from course.config import FAST, device, fast, seed_everything, setup
 
 _EXPORTS = {
     "course.table": ["Table"],
+    "course.files": ["FileFormatError"],
+    "course.inputs": ["batch_loss"],
     "course.source": ["show"],
     "course.data": ["load_dataset", "make_loaders", "held_out_batch", "input_shape", "available", "locate",
                     "normalization", "choose_dataset", "DatasetChoice", "DataUnavailableError", "DatasetInfo",
@@ -36,7 +38,8 @@ _EXPORTS = {
         "one_shot", "iterative_pruning", "GradualPruning", "lottery_ticket", "prune_with_torch_pruning",
         "dependency_groups", "UnsupportedModelError", "remove_units", "zero_units", "chain_links", "unit_inputs",
         "prune_out_units", "prune_in_units", "prune_norm_units", "NMSkipWarning", "is_nm_sparse", "nm_mask",
-        "nm_metadata_bytes", "parse_pattern",
+        "nm_metadata_bytes", "parse_pattern", "prunable_weights", "Prunable", "weight_matrices", "check_masks",
+        "MaskMismatchError", "check_plain", "NotPrunedWarning",
     ],
     "course.pruning.criteria": ["magnitude_scores", "gradient_scores", "taylor_scores", "snip_scores",
                                 "random_scores"],

@@ -6,6 +6,10 @@ config.CHECKPOINT_DIR (course/shipped/checkpoints/, package data) with manifest.
 config.LOCAL_CHECKPOINT_DIR (data/checkpoints/local/ in a checkout, git-ignored; the per-user cache once installed).
 Each .pt holds only a state_dict, is loaded with `torch.load(weights_only=True)` after its sha256 is checked
 against the manifest, and is written atomically (temp file + rename). Fast mode never changes a recipe.
+Several processes may share one checkpoint folder: the manifest is changed under a file lock and replaced atomically
+(no entry is lost), and one key is trained by one process while the others wait and then load it. A damaged or
+foreign manifest or checkpoint is a `course.files.FileFormatError` (ChecksumError is one), never a KeyError or a
+JSONDecodeError.
 
 The data a baseline trains on comes from a `DataProvider` (default `DiskData`: the copy on disk, full splits, also
 in fast mode); tests pass their own small one. `python -m course.checkpoints --all` (`make baselines`) retrains the
@@ -15,9 +19,12 @@ Introduced in 00_setup_and_baselines
 from __future__ import annotations
 
 import argparse
+import io
 import hashlib
 import json
+import pickle
 import time
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
@@ -28,12 +35,12 @@ from torch import nn
 from course import arguments, config
 from course.data import available, input_shape, load_dataset, locate, make_loaders
 from course.export import to_bytes
-from course.files import atomic_write_bytes, file_sha256
+from course.files import FileFormatError, atomic_write_bytes, file_lock, file_sha256, unseal
 from course.metrics import evaluate
 from course.models import build_model
 from course.training import train
 
-__all__ = ["RECIPES", "DATASETS", "ChecksumError", "ArchitectureError", "DataProvider", "DiskData", "recipe_hash",
+__all__ = ["RECIPES", "DATASETS", "ChecksumError", "ArchitectureError", "FileFormatError", "DataProvider", "DiskData", "recipe_hash",
            "checkpoint_key", "resolve_recipe", "file_sha256", "load_state", "read_manifest", "find_checkpoint",
            "save_checkpoint", "train_or_load", "train_and_save", "available_pairs", "main"]
 
@@ -53,7 +60,7 @@ RECIPES: dict[str, dict] = {
 _RECIPE_KEYS = frozenset(RECIPES["lenet300"])
 
 
-class ChecksumError(RuntimeError):
+class ChecksumError(FileFormatError):
     """A checkpoint file's sha256 differs from the one its manifest records."""
 
 
@@ -93,7 +100,15 @@ def load_state(path: str | Path, model: nn.Module, *, sha256: str | None = None)
                 f"is damaged or was replaced. Fix: delete {path.name} (and its manifest entry) and rerun "
                 f"train_or_load / `python -m course.checkpoints` to retrain it, or restore the shipped file "
                 f"({_restore(path)}).")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(io.BytesIO(unseal(path.read_bytes(), path)), map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError) as e:
+        if isinstance(e, FileFormatError):
+            raise
+        raise FileFormatError(f"checkpoint {path} is not a state_dict saved by torch.save, or it is damaged "
+                              f"({type(e).__name__}: {str(e)[:200]}). Delete it and rerun train_or_load.") from e
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise FileFormatError(f"checkpoint {path} holds a {type(state).__name__}, not a state_dict of tensors")
     want = model.state_dict()
     missing = sorted(set(want) - set(state))
     extra = sorted(set(state) - set(want))
@@ -108,11 +123,21 @@ def load_state(path: str | Path, model: nn.Module, *, sha256: str | None = None)
 
 
 def read_manifest(directory: str | Path) -> dict:
-    """The manifest of a checkpoint folder: {key: entry}; empty when the folder has none."""
+    """The manifest of a checkpoint folder: {key: entry}; empty when the folder has none. FileFormatError if it is
+    not a manifest (bad JSON, no "checkpoints", an entry without "file" and "sha256")."""
     path = Path(directory) / MANIFEST
     if not path.is_file():
         return {}
-    return json.loads(path.read_text())["checkpoints"]
+    try:
+        entries = json.loads(path.read_text())["checkpoints"]
+        if not isinstance(entries, dict) or not all(isinstance(e, dict) and isinstance(e.get("file"), str)
+                                                    and isinstance(e.get("sha256"), str) for e in entries.values()):
+            raise TypeError("an entry lacks 'file' or 'sha256'")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise FileFormatError(f"{path} is not a checkpoint manifest or it is damaged ({type(e).__name__}: {e}). "
+                              f"Restore it (git checkout for the shipped one) or delete it and its .pt files to "
+                              f"retrain.") from e
+    return entries
 
 
 def _write_manifest(directory: Path, entries: dict) -> None:
@@ -147,14 +172,17 @@ def find_checkpoint(key: str, root: str | Path | None = None, *, local: bool = T
 
 
 def save_checkpoint(model: nn.Module, directory: str | Path, key: str, entry: dict) -> dict:
-    """Write model.state_dict() (masks removed) to directory/key.pt atomically; record `entry` + file, sha256."""
+    """Write model.state_dict() (masks removed) to directory/key.pt atomically; record `entry` + file, sha256.
+
+    The manifest is read, changed and replaced under a file lock, so processes saving at once lose no entry."""
     directory = Path(directory)
     data = to_bytes(model, "dense")                  # the state_dict, so file size == size_bytes(model, "dense")
     path = atomic_write_bytes(directory / f"{key}.pt", data)
     entry = dict(entry, file=path.name, sha256=hashlib.sha256(data).hexdigest())
-    entries = read_manifest(directory)
-    entries[key] = entry
-    _write_manifest(directory, entries)
+    with file_lock(directory / MANIFEST):
+        entries = read_manifest(directory)
+        entries[key] = entry
+        _write_manifest(directory, entries)
     return entry
 
 
@@ -205,6 +233,14 @@ def train_and_save(model_name: str, dataset_name: str, *, recipe: dict | None = 
     provider = DiskData() if provider is None else provider
     variant = provider.variant(dataset_name)
     key = checkpoint_key(model_name, dataset_name, variant, recipe)
+    directory = _folders(root)[0 if shipped else 1]
+    with file_lock(directory / key):                 # one process trains a key; the others wait, then load it
+        return _load_or_train(model_name, dataset_name, recipe, provider, variant, key, root, directory, shipped,
+                              force, progress)
+
+
+def _load_or_train(model_name: str, dataset_name: str, recipe: dict, provider: DataProvider, variant: str, key: str,
+                   root: Path | None, directory: Path, shipped: bool, force: bool, progress: bool) -> tuple[nn.Module, dict]:
     model = build_model(model_name, provider.input_shape(dataset_name))
     found = None if force else find_checkpoint(key, root, local=not shipped)   # ship only what was trained for it
     if found is not None:
@@ -227,7 +263,6 @@ def train_and_save(model_name: str, dataset_name: str, *, recipe: dict | None = 
              "created": time.strftime("%Y-%m-%d"),
              "history": {k: [None if v is None else round(v, 4) for v in vals]
                          for k, vals in history.as_dict().items() if k != "seconds"}}
-    directory = _folders(root)[0 if shipped else 1]
     entry = save_checkpoint(model, directory, key, entry)
     return model, dict(entry, key=key, path=str(directory / entry["file"]), source="trained")
 

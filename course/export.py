@@ -1,18 +1,22 @@
 """Save and load pruned models in small files: CSR, or a bitmask plus the kept values (fp32 or fp16).
 
-Every form is a `torch.save` of plain tensors, strings and dicts, so it loads with `weights_only=True`.
-`to_bytes` is the one serialiser: `save_pruned` writes its bytes and `course.metrics.size_bytes` measures
-them, so a reported size is the length of the file on disk.
+Every form is a `torch.save` of plain tensors, strings and dicts, so it loads with `weights_only=True`, followed by
+a 46-byte checksum trailer (`course.files.seal`: a tag and the sha256 of the bytes before it; `torch.load` reads the
+file as it is, zip readers ignore what follows the archive). `load_pruned` checks it, so a flipped byte is a
+`FileFormatError`, not a weight of 1e37. `to_bytes` is the one serialiser: `save_pruned` writes its bytes and
+`course.metrics.size_bytes` measures them, so a reported size is the length of the file on disk.
 
-Forms (`FORMATS`), for each prunable (Linear/Conv2d) weight W with n elements and k kept:
+Forms (`FORMATS`), for each weight matrix W (every parameter with 2+ dimensions, tied ones once) with n elements
+and k kept (its course mask, else its nonzeros):
   - "dense":        the state_dict without masks; zeros stored densely (4n bytes per weight).
-  - "course_masks": the state_dict with the bool `prune_mask` buffers (4n + n bytes).
-  - "torch_prune":  `torch.nn.utils.prune` form, weight_orig + float weight_mask (4n + 4n bytes, about 2x dense).
-  - "csr":          W reshaped to (out, n/out) in CSR: int32 row pointers (out+1), int32 columns (k), fp32 values (k).
+  - "course_masks": the state_dict with the bool mask buffers (4n + n bytes).
+  - "torch_prune":  `torch.nn.utils.prune` form, <name>_orig + float <name>_mask (4n + 4n bytes, about 2x dense).
+  - "csr":          W reshaped to (rows, n/rows) in CSR: int32 row pointers (rows+1), int32 columns (k), fp32 values (k).
   - "bitmask_fp32": `np.packbits` mask (n/8 bytes) + the kept values in fp32 (4k bytes).
   - "bitmask_fp16": the same with fp16 values (2k bytes); lossy: each kept weight is rounded to fp16
                     (relative error <= 2**-11), so outputs match the original only to within that rounding.
-Biases, BatchNorm parameters and buffers are stored as they are (fp32) in every form.
+Biases, norm parameters and buffers are stored as they are (fp32) in every form. Sparse entries are named by mask
+key ("fc1", "lstm.weight_hh_l1", see `course.pruning.masks`).
 
 `LOSSLESS` names the forms that can be a model's size: they give back every weight exactly, and
 `course.metrics.stored_size` takes the smallest of them. course_masks and torch_prune are lossless too, but they hold
@@ -24,7 +28,9 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import pickle
 import warnings
+import zipfile
 from collections import OrderedDict
 from pathlib import Path
 
@@ -33,8 +39,11 @@ import torch
 from torch import nn
 
 from course import arguments
-from course.files import atomic_write_bytes, gzip_bytes
-from course.pruning.masks import MASK, apply_masks, prunable_layers, remove_masks, to_torch_prune
+from course.files import FileFormatError, atomic_write_bytes, gzip_bytes, seal, unseal
+from course.pruning.masks import MASK, apply_masks, check_masks, mask_name, masked_parameters, owners, remove_masks, \
+    weight_key
+from course.pruning.reparam import to_torch_prune
+from course.pruning.targets import weight_matrices
 
 __all__ = ["FORMATS", "SPARSE_FORMATS", "LOSSLESS", "to_bytes", "save_pruned", "load_pruned"]
 
@@ -42,27 +51,28 @@ SPARSE_FORMATS = ("csr", "bitmask_fp32", "bitmask_fp16")
 FORMATS = ("dense", "course_masks", "torch_prune") + SPARSE_FORMATS
 #: The forms a model's size is the smallest of: every weight comes back exactly (see the module docstring).
 LOSSLESS = ("dense", "csr", "bitmask_fp32")
-_VERSION = 1
+_VERSION = 2                                        # 1: entries for Linear/Conv2d weights only; 2: every weight matrix
 
 
-def _kept(module: nn.Module) -> torch.Tensor:
-    """The kept positions of a layer's weight: its course mask if it has one, else weight != 0."""
-    mask = getattr(module, MASK, None)
-    return (mask if mask is not None else module.weight != 0).detach().cpu().bool()
+def _state_keys(places: list) -> list[str]:
+    """The state_dict keys of a parameter: one per owner ("fc1.weight"; a tied one has several)."""
+    return [f"{m}.{a}" if m else a for m, _, a in places]
 
 
 def _encode_sparse(model: nn.Module, fmt: str) -> dict:
-    """The payload dict of a sparse form: dense extras + one entry per prunable weight."""
-    layers = dict(prunable_layers(model))
-    skip = {f"{n}.weight" for n in layers} | {f"{n}.{MASK}" for n in layers}
+    """The payload dict of a sparse form: dense extras + one entry per weight matrix."""
+    places = owners(model)
+    matrices = weight_matrices(model)
+    skip = {k for t in matrices for m, _, a in places[t.name]
+            for k in (f"{m}.{a}" if m else a, f"{m}.{mask_name(a)}" if m else mask_name(a))}
     dense = {k: v.detach().cpu() for k, v in model.state_dict().items() if k not in skip}
     sparse = {}
-    for name, m in layers.items():
-        w = m.weight.detach().cpu().float()
-        kept = _kept(m)
+    for t in matrices:
+        w = t.weight.detach().cpu().float()
+        kept = (t.mask if t.mask is not None else w != 0).detach().cpu().bool()
         entry: dict = {"shape": list(w.shape)}
         if fmt == "csr":
-            w2, k2 = w.reshape(w.shape[0], -1), kept.reshape(w.shape[0], -1)          # (out, n/out)
+            w2, k2 = w.reshape(w.shape[0], -1), kept.reshape(w.shape[0], -1)          # (rows, n/rows)
             counts = k2.sum(dim=1)
             entry["crow"] = torch.cat([torch.zeros(1, dtype=torch.int64), counts.cumsum(0)]).to(torch.int32)
             entry["col"] = k2.nonzero()[:, 1].to(torch.int32)                          # row-major order
@@ -72,8 +82,8 @@ def _encode_sparse(model: nn.Module, fmt: str) -> dict:
             entry["bits"] = torch.from_numpy(bits)
             values = w.flatten()[kept.flatten()]
             entry["values"] = values.half() if fmt == "bitmask_fp16" else values.contiguous()
-        sparse[name] = entry
-    masked = [n for n, m in layers.items() if hasattr(m, MASK)]
+        sparse[t.name] = entry
+    masked = [t.name for t in matrices if t.mask is not None]
     return {"course_format": fmt, "version": _VERSION, "model": type(model).__name__,
             "masked": masked, "dense": dense, "sparse": sparse}
 
@@ -81,8 +91,9 @@ def _encode_sparse(model: nn.Module, fmt: str) -> dict:
 def _dense_state(model: nn.Module) -> OrderedDict:
     """`remove_masks(model).state_dict()` without copying the model: mask buffers dropped, masked weights × mask."""
     state = model.state_dict()
-    masks = {f"{n}.weight": getattr(m, MASK) for n, m in model.named_modules() if hasattr(m, MASK)}
-    dense = OrderedDict((k, v * masks[k] if k in masks else v) for k, v in state.items() if not k.endswith(f".{MASK}"))
+    masks = {k: mask for _, places, _, mask in masked_parameters(model) for k in _state_keys(places)}
+    dense = OrderedDict((k, v * masks[k] if k in masks else v) for k, v in state.items()
+                        if not k.rpartition(".")[2].endswith(MASK))
     dense._metadata = getattr(state, "_metadata", None)
     return dense
 
@@ -106,10 +117,10 @@ def _payload(model: nn.Module, fmt: str):
 
 
 def to_bytes(model: nn.Module, fmt: str = "dense") -> bytes:
-    """The exact bytes of `model` saved in storage form `fmt` (see `FORMATS`). Does not change `model`."""
+    """The exact bytes of `model` saved in storage form `fmt` (see `FORMATS`), checksum trailer included."""
     buf = io.BytesIO()
     torch.save(_payload(model, fmt), buf)
-    return buf.getvalue()
+    return seal(buf.getvalue())
 
 
 def save_pruned(model: nn.Module, path: str | os.PathLike, fmt: str = "bitmask_fp16", *,
@@ -117,9 +128,12 @@ def save_pruned(model: nn.Module, path: str | os.PathLike, fmt: str = "bitmask_f
     """Write `model` to `path` in storage form `fmt` atomically; the file length equals `size_bytes(model, fmt)`.
 
     `compress=True` gzips the file (length `size_bytes(model, fmt, compressed=True)`); `load_pruned` reads both.
+    A model whose weights disagree with its masks (written behind them) is refused: `MaskMismatchError`.
     """
     arguments.choice(fmt, FORMATS, "storage format")
     arguments.boolean(compress, "compress")
+    if isinstance(model, nn.Module):
+        check_masks(model)
     data = to_bytes(model, fmt)
     return atomic_write_bytes(path, gzip_bytes(data) if compress else data)
 
@@ -129,7 +143,7 @@ def _decode_weight(entry: dict, fmt: str) -> tuple[torch.Tensor, torch.Tensor]:
     shape = torch.Size(entry["shape"])
     n = shape.numel()
     if fmt == "csr":
-        size = (shape[0], n // shape[0])                                               # (out, n/out)
+        size = (shape[0], n // shape[0])                                               # (rows, n/rows)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
             # check_invariants: a damaged file raises here instead of reading out of bounds
@@ -156,45 +170,88 @@ def _mismatch(template: nn.Module, have: dict[str, torch.Size], want: dict[str, 
             f"unexpected {extra}, shape mismatches {shapes}. Load it into the architecture it was saved from.")
 
 
-def load_pruned(path: str | os.PathLike, model: nn.Module) -> nn.Module:
-    """Load a file written by `save_pruned` into a copy of `model` (same architecture); re-attaches course masks.
-
-    Returns a new model; `model` itself is only a template and is not changed.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no saved model at {path}")
+def _read(path: Path):
+    """The object in a file `save_pruned` wrote (gzip'd or not), its checksum verified; FileFormatError otherwise."""
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":                          # gzip magic: written by save_pruned(compress=True)
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as e:
-            raise ValueError(f"{path} is a damaged gzip file ({e}); save the model again") from e
-    data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    new = remove_masks(model)
-    want = {k: v.shape for k, v in new.state_dict().items()}
+            raise FileFormatError(f"{path} is a damaged gzip file ({e}); save the model again") from e
+    raw = unseal(raw, path)
+    try:
+        return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, KeyError) as e:
+        raise FileFormatError(f"{path} is not a model file written by save_pruned or torch.save, or it is damaged "
+                              f"({type(e).__name__}: {str(e)[:200]})") from e
+
+
+def _param_key(state_key: str, suffix: str) -> str:
+    """The mask key of "<module>.<attr><suffix>" ("fc1.weight_orig" -> "fc1", "lstm.weight_hh_l0_orig" -> ...)."""
+    module, _, attr = state_key[: -len(suffix)].rpartition(".")
+    return weight_key(module, attr)
+
+
+def _parse(data, template: nn.Module) -> tuple[str, str | None, dict, dict]:
+    """(form, saved model class or None, state_dict, {key: mask}) of a loaded file; KeyError etc. on a foreign one."""
     if isinstance(data, dict) and "course_format" in data:
         fmt = data["course_format"]
         if fmt not in SPARSE_FORMATS:
-            raise ValueError(f"{path} holds unknown course format {fmt!r}; known: {list(SPARSE_FORMATS)}")
-        if data["model"] != type(new).__name__:
-            raise ValueError(f"{path} was saved from a {data['model']}, not a {type(new).__name__}; "
-                             f"pass a {data['model']} as the template")
-        decoded = {name: _decode_weight(e, fmt) for name, e in data["sparse"].items()}
-        state = dict(data["dense"]) | {f"{n}.weight": w for n, (w, _) in decoded.items()}
-        masks = {n: kept for n, (_, kept) in decoded.items() if n in data["masked"]}
-    else:                                             # dense, course_masks or torch_prune: a plain state_dict
-        state, masks = {}, {}
-        for k, v in data.items():
-            if k.endswith(".weight_orig"):
-                layer = k[: -len(".weight_orig")]
-                mask = data[f"{layer}.weight_mask"].bool()
-                state[f"{layer}.weight"], masks[layer] = v * mask, mask
-            elif k.endswith(f".{MASK}"):
-                masks[k[: -len(MASK) - 1]] = v.bool()
-            elif not k.endswith(".weight_mask"):
-                state[k] = v
+            raise FileFormatError(f"unknown course format {fmt!r}; known: {list(SPARSE_FORMATS)}")
+        places = owners(template)
+        alias = {name: key for key, ps in places.items()
+                 for name in {*_state_keys(ps), *(weight_key(m, a) for m, _, a in ps)}}
+        state = dict(data["dense"])
+        masks = {}
+        for name, entry in data["sparse"].items():
+            weight, kept = _decode_weight(entry, fmt)
+            keys = _state_keys(places[alias[name]]) if name in alias else [name if data["version"] > 1 else
+                                                                           f"{name}.weight"]
+            state.update({k: weight for k in keys})
+            if name in data["masked"]:
+                masks[name] = kept
+        return fmt, data["model"], state, masks
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                             for k, v in data.items()):
+        raise FileFormatError("it holds neither a course sparse form nor a state_dict")
+    state, masks = {}, {}                             # dense, course_masks or torch_prune: a plain state_dict
+    for k, v in data.items():
+        if k.endswith("_orig") and f"{k[:-5]}_mask" in data:
+            mask = data[f"{k[:-5]}_mask"].bool()
+            state[k[:-5]], masks[_param_key(k, "_orig")] = v * mask, mask
+        elif k.endswith("_mask") and f"{k[:-5]}_orig" in data:
+            continue
+        elif k.rpartition(".")[2].endswith(MASK):
+            module, _, buffer = k.rpartition(".")
+            masks[weight_key(module, "weight" if buffer == MASK else buffer[: -len(MASK) - 1])] = v.bool()
+        else:
+            state[k] = v
+    return "state_dict", None, state, masks
+
+
+def load_pruned(path: str | os.PathLike, model: nn.Module) -> nn.Module:
+    """Load a file written by `save_pruned` into a copy of `model` (same architecture); re-attaches course masks.
+
+    Returns a new model; `model` itself is only a template and is not changed. A damaged or foreign file (checksum,
+    gzip, zip or pickle errors, missing entries) is a `course.files.FileFormatError`; a file of another architecture a
+    ValueError naming what does not fit.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no saved model at {path}")
+    data = _read(path)
+    new = remove_masks(model)
+    try:
+        fmt, saved_from, state, masks = _parse(data, new)
+    except FileFormatError as e:
+        raise FileFormatError(f"{path}: {e}") from e
+    except (KeyError, TypeError, AttributeError, IndexError, RuntimeError, ValueError) as e:
+        raise FileFormatError(f"{path} is damaged or was not written by save_pruned "
+                              f"({type(e).__name__}: {str(e)[:200]})") from e
+    if saved_from is not None and saved_from != type(new).__name__:
+        raise ValueError(f"{path} was saved from a {saved_from}, not a {type(new).__name__}; "
+                         f"pass a {saved_from} as the template")
+    want = {k: v.shape for k, v in new.state_dict().items()}
     _mismatch(new, {k: v.shape for k, v in state.items()}, want, path)
     new.load_state_dict(state)
     return apply_masks(new, masks, inplace=True) if masks else new
-

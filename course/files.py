@@ -1,4 +1,11 @@
-"""Bytes on disk: atomic writes, deterministic gzip, and file checksums (the one home of each)."""
+"""Bytes on disk: atomic writes, deterministic gzip, file checksums, a checksum trailer and a file lock (the one
+home of each).
+
+    atomic_write_bytes(path, seal(data))       # the file ends in a 45-byte sha256 trailer
+    payload = unseal(path.read_bytes(), path)  # FileFormatError if one byte changed
+    with file_lock(folder / "manifest.json"):  # one process at a time reads, changes and replaces it
+        ...
+"""
 from __future__ import annotations
 
 import gzip
@@ -6,9 +13,21 @@ import hashlib
 import io
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "gzip_bytes", "file_sha256"]
+__all__ = ["FileFormatError", "atomic_write_bytes", "gzip_bytes", "file_sha256", "TRAILER", "seal", "is_sealed", "unseal",
+           "file_lock"]
+
+#: The trailer `seal` appends: this tag, then the 32-byte sha256 of everything before it. Zip readers (torch.load)
+#: find their directory from the end of the file and ignore bytes after it, so a sealed torch.save file still loads.
+TRAILER = b"\ncourse-sha256"
+_SEAL_BYTES = len(TRAILER) + 32
+
+
+class FileFormatError(ValueError):
+    """A file is not one this library wrote, or it was damaged after writing (checksum, truncation, parse error)."""
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -47,3 +66,78 @@ def file_sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def seal(data: bytes) -> bytes:
+    """data + TRAILER + sha256(data): what `unseal` checks."""
+    return data + TRAILER + hashlib.sha256(data).digest()
+
+
+def is_sealed(data: bytes) -> bool:
+    """Whether `data` ends in a `seal` trailer (its tag at the right place)."""
+    return len(data) >= _SEAL_BYTES and data[-_SEAL_BYTES:-32] == TRAILER
+
+
+def unseal(data: bytes, source: object = "the file") -> bytes:
+    """The payload of sealed `data`, after checking its sha256; FileFormatError naming `source` if it differs.
+
+    Data without a trailer (a plain torch.save, written elsewhere) comes back as it is: there is nothing to check.
+    """
+    if not is_sealed(data):
+        return data
+    payload, digest = data[:-_SEAL_BYTES], data[-32:]
+    if hashlib.sha256(payload).digest() != digest:
+        raise FileFormatError(f"{source} is damaged: its sha256 does not match the checksum written with it (a byte "
+                              f"changed on disk or in transfer). Save the model again, or restore the file from a copy.")
+    return payload
+
+
+@contextmanager
+def file_lock(path: str | os.PathLike) -> Iterator[Path]:
+    """Hold an exclusive lock on `<path>.lock` for the block; other processes that ask for it wait (POSIX flock).
+    Guards read-modify-replace of shared files (a manifest, a download cache).
+
+    The lock file is removed on release (so no file is left behind); a waiter that then holds the lock of a removed
+    file sees that its inode is gone and locks the new file instead. Where flock is missing (Windows), msvcrt locks
+    the file and it stays.
+    """
+    lock = Path(f"{os.fspath(path)}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:                                               # Windows
+        yield from _msvcrt_lock(lock)
+        return
+    while True:
+        f = open(lock, "a+b")
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            if os.fstat(f.fileno()).st_ino == os.stat(lock).st_ino:    # still the file at that path: ours
+                break
+        except FileNotFoundError:                                     # removed by the holder we waited for
+            pass
+        f.close()
+    try:
+        yield lock
+    finally:
+        os.unlink(lock)                                               # before unlocking: waiters see a stale inode
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        f.close()
+
+
+def _msvcrt_lock(lock: Path) -> Iterator[Path]:
+    import msvcrt
+
+    with open(lock, "a+b") as f:
+        f.seek(0)
+        while True:
+            try:
+                msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)
+                break
+            except OSError:                                           # LK_LOCK gives up after 10 s: ask again
+                continue
+        try:
+            yield lock
+        finally:
+            f.seek(0)
+            msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from course import arguments
 from course.export import FORMATS, LOSSLESS, to_bytes
 from course.files import gzip_bytes
-from course.inputs import batches, eval_mode, example_input, model_device
-from course.pruning.masks import prunable_layers
+from course.flops import FlopCount, count_flops
+from course.inputs import batches, eval_mode, leading_size, model_device
 from course.table import Table
 from course.timing import fastest_rounds, latency
 
@@ -114,58 +114,6 @@ def size_table(model: nn.Module) -> Table:
                       "a model's size (stored_size) is the smallest of dense, csr and bitmask_fp32, raw")
 
 
-class FlopCount(Table):
-    """FLOPs per layer; `.dense`, `.effective` (FLOPs) and `.macs`, `.effective_macs` (= FLOPs / 2)."""
-
-    def __init__(self, rows: list[tuple[str, int, float, float]], batch_size: int):
-        self.dense = sum(r[1] for r in rows)
-        self.effective = sum(r[3] for r in rows)
-        self.batch_size = batch_size
-        self.layers = {r[0]: {"dense": r[1], "density": r[2], "effective": r[3]} for r in rows}
-        super().__init__(["layer", "dense FLOPs", "density", "effective FLOPs"],
-                         rows + [("total", self.dense, self.effective / self.dense if self.dense else 1.0,
-                                  self.effective)],
-                         title=f"FLOPs per forward pass (batch {batch_size})",
-                         formats={"dense FLOPs": "count", "density": ".1%", "effective FLOPs": "count"},
-                         note="1 FLOP = one multiply or one add; 1 MAC = 2 FLOPs")
-
-    @property
-    def macs(self) -> int:
-        """Dense multiply-accumulates = dense FLOPs / 2."""
-        return self.dense // 2
-
-    @property
-    def effective_macs(self) -> float:
-        """MACs that touch a nonzero weight = effective FLOPs / 2."""
-        return self.effective / 2
-
-
-def count_flops(model: nn.Module, input_shape=None, *, batch_size: int = 1) -> FlopCount:
-    """FLOPs of one forward pass via `torch.utils.flop_counter.FlopCounterMode` (1 MAC = 2 FLOPs).
-
-    FlopCounterMode counts matmuls and convolutions (Linear: 2·in·out per sample; Conv2d: 2·C_in·k_h·k_w
-    per output element); elementwise ops (bias, ReLU, BatchNorm, pooling) count 0. Effective FLOPs of a
-    prunable layer = its dense FLOPs x its weight density (nonzero / numel); other ops are unchanged.
-    """
-    x = example_input(model, input_shape, batch_size)
-    counter = FlopCounterMode(display=False)
-    with eval_mode(model), torch.no_grad(), counter:
-        model(x)
-    counts = counter.get_flop_counts()
-    root = type(model).__name__
-    rows, layer_total = [], 0
-    for name, module in prunable_layers(model):
-        dense = int(sum(counts.get(f"{root}.{name}", {}).values()))
-        w = module.weight
-        density = float((w != 0).sum()) / w.numel()
-        rows.append((name, dense, density, dense * density))
-        layer_total += dense
-    other = counter.get_total_flops() - layer_total
-    if other:
-        rows.append(("other ops", other, 1.0, float(other)))
-    return FlopCount(rows, batch_size)
-
-
 class ReportCard(Table):
     """One row per model; `.rows_by_name[name]` gives a row as a dict."""
 
@@ -176,8 +124,12 @@ class ReportCard(Table):
 
 def report(models: dict[str, nn.Module], *, reference: str | None = None, loader=None, input_shape=None,
            batch_size: int = 1, threads: int | None = None, min_run_time: float = 0.5, rounds: int = 1,
-           progress: bool = True, timer: Callable = latency) -> ReportCard:
+           progress: bool = True, timer: Callable = latency, example_inputs: Any = None) -> ReportCard:
     """A report card: accuracy, params, size, FLOPs, latency per model, and ratios against `reference`.
+
+    FLOPs and latency run the models on `example_inputs` (a tensor, tuple or dict, as the models take them: token
+    ids too) or on a seeded random batch (batch_size, *input_shape) (`input_shape` defaults to `model.in_shape`).
+    Latency times each model as deployed: a copy with the mask hooks removed (`course.timing.latency`).
 
     stored = `stored_size` (the smallest lossless file, raw bytes); size x = ref stored / stored;
     FLOPs x = ref effective FLOPs / effective FLOPs; speedup = ref median latency / median latency.
@@ -203,11 +155,13 @@ def report(models: dict[str, nn.Module], *, reference: str | None = None, loader
             acc = evaluate(model, loader)
         params = count_params(model)
         form, stored = stored_size(model)
-        flops = count_flops(model, input_shape, batch_size=batch_size)
+        flops = count_flops(model, input_shape, example_inputs=example_inputs, batch_size=batch_size)
         measured[name] = [acc, params, size_bytes(model, "dense"), (stored, form), flops, None]
         bar.update(1)
-    fastest = fastest_rounds(models, [batch_size], rounds, timer=timer, bar=bar, input_shape=input_shape,
-                             threads=threads, min_run_time=min_run_time)
+    timing = {"example_inputs": example_inputs} if example_inputs is not None else {"input_shape": input_shape}
+    batch_size = leading_size(example_inputs) if example_inputs is not None else batch_size
+    fastest = fastest_rounds(models, [batch_size], rounds, timer=timer, bar=bar, threads=threads,
+                             min_run_time=min_run_time, **timing)
     for name in models:
         measured[name][5] = fastest[name, batch_size]
     bar.close()

@@ -21,7 +21,8 @@ from torch import nn
 from torch.utils import benchmark
 
 from course import arguments
-from course.inputs import eval_mode, example_input
+from course.inputs import call, eval_mode, example_inputs as make_inputs, leading_size
+from course.pruning.masks import has_masks, remove_masks
 
 __all__ = ["LatencyResult", "latency", "timed_rounds", "fastest_rounds", "best_of_rounds"]
 
@@ -43,19 +44,25 @@ class LatencyResult:
 
 def latency(model: nn.Module | Callable[[torch.Tensor], torch.Tensor], batch_size: int = 1, *,
             input_shape: Sequence[int] | None = None, threads: int | None = None,
-            min_run_time: float = 0.5) -> LatencyResult:
-    """Time `model(x)` for x of shape (batch_size, *input_shape) with `torch.utils.benchmark.Timer`.
+            min_run_time: float = 0.5, example_inputs: Any = None) -> LatencyResult:
+    """Time `model(x)` for x of shape (batch_size, *input_shape), or `model(example_inputs)` (a tensor, tuple or dict,
+    as the model takes them; its batch size is their first dimension), with `torch.utils.benchmark.Timer`.
 
     Uses `blocked_autorange(min_run_time)` with a fixed thread count (default `torch.get_num_threads()`),
-    in eval mode under `torch.inference_mode()`; the model's train/eval flags are restored afterwards.
+    in eval mode under `torch.inference_mode()`; the model's train/eval flags are restored afterwards. A model that
+    carries course masks is timed as deployed: a copy with the masks and their hooks removed (the zeros stay), so
+    the hooks' few µs per layer do not pose as a cost of pruning.
     """
     arguments.function(model, "model", signature="(an nn.Module, or a function of one tensor)")
     threads = arguments.integer(torch.get_num_threads() if threads is None else threads, "threads", low=1)
-    x = example_input(model, input_shape, batch_size)
+    x = make_inputs(model, input_shape, example_inputs, batch_size)
+    batch_size = leading_size(x) if example_inputs is not None else batch_size
+    if isinstance(model, nn.Module) and has_masks(model):
+        model = remove_masks(model)
 
     def forward() -> None:
         with torch.inference_mode():
-            model(x)
+            call(model, x)
 
     with eval_mode(model):
         forward()                                             # warm-up (allocations, lazy init)

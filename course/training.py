@@ -4,8 +4,11 @@
     tune = finetuner(train_loader, epochs=1, lr=0.01)                  # a finetune(model) for the schedules
     pruned, rows = gradual_pruning(model, 0.9, train_loader, epochs=4) # train + the cubic schedule after each step
 
-The masked step: zero_grad, forward, loss, backward, `mask_gradients` (momentum and Adam moments never build up on
-pruned weights), optimizer step, `reapply_masks` (pruned weights end exactly at 0 whatever the optimizer did).
+The masked step: zero_grad, forward, loss, backward, optimizer step. Masked weights need nothing more: their hooks
+(`course.pruning.masks`) zero the gradients during backward (momentum and Adam moments never build up on pruned
+weights) and the weights after every optimizer step, here as in any loop of yours. The loss of a batch is
+`course.inputs.batch_loss(loss_fn)`: cross-entropy on (X, y) by default, or your `loss_fn(model, batch)` for
+batches in another form (then the train accuracy is not known and is recorded as None).
 `on_step` / `on_epoch` callbacks run after each step / epoch; `gradual_pruning` is `train` with the engine's
 `GradualPruning` schedule as its `on_step`.
 Introduced in 00_setup_and_baselines (gradual pruning in 06_when_to_prune)
@@ -20,14 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from course import arguments, config
-from course.inputs import batches, model_device
+from course.inputs import BatchLoss, any_batches, batch_loss, model_device
 from course.metrics import evaluate
-from course.pruning.masks import mask_gradients, reapply_masks
+from course.pruning.masks import reapply_masks
 from course.pruning.schedules import GradualPruning
 from course.pruning.stats import masked_sparsity
 
@@ -40,10 +42,11 @@ LR_SCHEDULES = ("constant", "cosine")
 
 @dataclass
 class History:
-    """Per-epoch loss (mean cross-entropy), train accuracy, val accuracy (or None) and lr; total seconds."""
+    """Per-epoch loss (mean cross-entropy), train accuracy (None for batches that are not (X, y) pairs), val accuracy
+    (or None) and lr; total seconds."""
 
     loss: list[float] = field(default_factory=list)
-    train_acc: list[float] = field(default_factory=list)
+    train_acc: list[float | None] = field(default_factory=list)
     val_acc: list[float | None] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     seconds: float = 0.0
@@ -52,7 +55,8 @@ class History:
         lines = [f"History({len(self.loss)} epochs, {self.seconds:.1f} s)"]
         for i, (l, a, v) in enumerate(zip(self.loss, self.train_acc, self.val_acc), start=1):
             val = "" if v is None else f"  val_acc {v:.4f}"
-            lines.append(f"  epoch {i:3d}  loss {l:.4f}  train_acc {a:.4f}{val}")
+            acc = "" if a is None else f"  train_acc {a:.4f}"
+            lines.append(f"  epoch {i:3d}  loss {l:.4f}{acc}{val}")
         return "\n".join(lines)
 
     def as_dict(self) -> dict:
@@ -70,17 +74,20 @@ def make_optimizer(model: nn.Module, name: str = "sgd", *, lr: float, momentum: 
     return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
 
 
-def masked_step(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable, x: torch.Tensor,
-                y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimizer step that respects the masks; returns (loss, logits), detached."""
+def masked_step(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable | BatchLoss | None, batch: Any,
+                y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One optimizer step; returns (loss, the output when the loss computed it on an (x, y) pair, else None), detached.
+
+    The mask hooks keep pruned weights and their gradients at zero (no update, no momentum on them). `batch` is one
+    batch as `loss_fn` takes it; the older masked_step(model, opt, loss_fn, x, y) form still works.
+    """
+    if y is not None:
+        batch = (batch, y)
     opt.zero_grad(set_to_none=True)
-    logits = model(x)                                      # (N, classes)
-    loss = loss_fn(logits, y)
+    loss, out = batch_loss(loss_fn).forward(model, batch)
     loss.backward()
-    mask_gradients(model)                                  # no update, no momentum on pruned weights
     opt.step()
-    reapply_masks(model)                                   # and exactly zero, whatever the optimizer did
-    return loss.detach(), logits.detach()
+    return loss.detach(), None if out is None else out.detach()
 
 
 def train(model: nn.Module, train_loader: Iterable, *, epochs: int, lr: float, optimizer: str = "sgd",
@@ -88,7 +95,8 @@ def train(model: nn.Module, train_loader: Iterable, *, epochs: int, lr: float, o
           device: str | torch.device | None = None, progress: bool = True, val_loader: Iterable | None = None,
           seed: int | None = None, loss_fn: Callable | None = None, on_step: Callable | None = None,
           on_epoch: Callable | None = None) -> History:
-    """Minimise `loss_fn` (default cross-entropy) with SGD (momentum) or Adam; MUTATES `model` (trained in place).
+    """Minimise `loss_fn` (default cross-entropy on (X, y); see `course.inputs.batch_loss`) with SGD (momentum) or Adam;
+    MUTATES `model` (trained in place).
 
     schedule "cosine": lr_t = lr * (1 + cos(pi * t / T)) / 2 per step t of T; "constant": lr_t = lr.
     Every step is the masked step (see the module docstring). `on_step(model, step=t, epoch=e, loss=float)` runs
@@ -104,7 +112,7 @@ def train(model: nn.Module, train_loader: Iterable, *, epochs: int, lr: float, o
     dev = torch.device(device) if device is not None else config.device()
     model.to(dev)
     opt = make_optimizer(model, optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    loss_fn = F.cross_entropy if loss_fn is None else loss_fn
+    loss_fn = batch_loss(loss_fn)
     total_steps = max(1, epochs * len(train_loader))
     was_training, history, step = model.training, History(), 0
     start = time.perf_counter()
@@ -115,28 +123,29 @@ def train(model: nn.Module, train_loader: Iterable, *, epochs: int, lr: float, o
             model.train()
             loss_sum, correct, seen = 0.0, 0, 0
             bar.set_description(f"epoch {epoch}/{epochs}")
-            for x, y in batches(train_loader):             # x: (N, C, H, W), y: (N,)
+            for batch in any_batches(train_loader):         # (x, y): x (N, C, H, W), y (N,); or your own form
                 if schedule == "cosine":
                     for group in opt.param_groups:
                         group["lr"] = lr * (1 + math.cos(math.pi * step / total_steps)) / 2
-                x, y = x.to(dev), y.to(dev)
-                loss, logits = masked_step(model, opt, loss_fn, x, y)
+                loss, logits = masked_step(model, opt, loss_fn, batch)
                 step += 1
-                loss_sum += float(loss) * y.numel()
-                correct += int((logits.argmax(dim=1) == y).sum())
-                seen += y.numel()
+                n = len(batch[1]) if logits is not None else 1
+                loss_sum += float(loss) * n
+                if logits is not None:
+                    correct += int((logits.argmax(dim=1) == batch[1].to(logits.device)).sum())
+                seen += n
                 if on_step is not None:
                     on_step(model, step=step, epoch=epoch, loss=float(loss))
                     model.train()
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}" if loss_fn.on_pairs else "-",
+                                refresh=False)
             history.loss.append(loss_sum / max(seen, 1))
-            history.train_acc.append(correct / max(seen, 1))
+            history.train_acc.append(correct / max(seen, 1) if loss_fn.on_pairs else None)
             history.lr.append(opt.param_groups[0]["lr"])
             history.val_acc.append(evaluate(model, val_loader) if val_loader is not None else None)
             if history.val_acc[-1] is not None:
-                bar.set_postfix(loss=f"{history.loss[-1]:.4f}", acc=f"{history.train_acc[-1]:.4f}",
-                                val=f"{history.val_acc[-1]:.4f}")
+                bar.set_postfix(loss=f"{history.loss[-1]:.4f}", val=f"{history.val_acc[-1]:.4f}")
             if on_epoch is not None:
                 on_epoch(model, epoch=epoch, history=history)
     finally:

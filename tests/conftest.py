@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
@@ -12,7 +13,9 @@ import pytest
 @pytest.fixture
 def http_server():
     """Serve `server.files[name] = bytes` at `server.url + name`; `server.modes[name] = "truncate"` sends a
-    Content-Length larger than the body and closes the connection. `server.requests` logs the paths asked for."""
+    Content-Length larger than the body and closes the connection, "slow" sends the body 100 bytes every 50 ms,
+    "late" waits 0.5 s before it answers.
+    `server.requests` logs the paths asked for."""
     files: dict[str, bytes] = {}
     modes: dict[str, str] = {}
     requests: list[str] = []
@@ -25,6 +28,8 @@ def http_server():
                 self.send_error(404, "not found")
                 return
             body = files[name]
+            if modes.get(name) == "late":
+                time.sleep(0.5)
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(len(body)))
@@ -32,6 +37,15 @@ def http_server():
             if modes.get(name) == "truncate":
                 self.wfile.write(body[: len(body) // 2])
                 self.close_connection = True
+                return
+            if modes.get(name) == "slow":
+                try:
+                    for i in range(0, len(body), 100):
+                        self.wfile.write(body[i:i + 100])
+                        self.wfile.flush()
+                        time.sleep(0.05)
+                except (BrokenPipeError, ConnectionResetError):       # the client gave up: its deadline
+                    pass
                 return
             self.wfile.write(body)
 

@@ -200,6 +200,19 @@ def test_masks_target_has_one_row_per_operation(tiny):
     assert _same(model, before)
 
 
+def test_zoo_masks_row_times_both_on_the_same_weight_matrices():
+    import bench_targets
+    from course.pruning import prunable_weights
+
+    model = bench_targets.largest_zoo_model()
+    assert type(model).__name__ == "ResNet18"
+    before = _state(model)
+    table = tm.zoo_masks_table(model, **FAST)
+    row = table[0]
+    assert len(table) == 1 and row["course ms"] > 0 and row["torch ms"] > 0 and "ResNet18" in row["operation"]
+    assert str(len(prunable_weights(model))) in table.title and _same(model, before)
+
+
 def test_benchkit_helpers():
     assert benchkit.iqr([1, 2, 3, 4, 5]) == 2 and benchkit.iqr([7]) == 0
     assert benchkit.mean_std([1.0, 3.0]) == (2.0, math.sqrt(2))

@@ -8,7 +8,8 @@ import pytest
 
 from course.export import FORMATS, SPARSE_FORMATS, load_pruned, save_pruned, to_bytes
 from course.models import build_model
-from course.pruning.masks import apply_masks, get_masks, prunable_layers, remove_masks
+from course.pruning.masks import apply_masks, get_masks, remove_masks
+from course.pruning.targets import prunable_layers
 
 
 def pruned(name: str = "lenet300", density: float = 0.2, seed: int = 0, in_shape=(1, 28, 28)):

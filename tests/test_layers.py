@@ -21,7 +21,7 @@ LAYERS = {
     "course.data": 1,
     "course.models": 2,
     "course.pruning": 3,
-    "course.timing": 4, "course.export": 4, "course.metrics": 4,
+    "course.timing": 4, "course.export": 4, "course.metrics": 4, "course.flops": 4,
     "course.training": 5,
     "course.checkpoints": 6,
     "course.lessons": 7, "course.widgets": 7, "course.checks": 7,

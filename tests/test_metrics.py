@@ -12,8 +12,10 @@ from torch.utils.data import DataLoader, TensorDataset
 from course import metrics, timing
 from course.export import FORMATS, save_pruned
 from course.models import build_model
-from course.pruning.masks import apply_masks, prunable_layers, remove_masks
+from course.pruning.masks import apply_masks, remove_masks
+from course.pruning.targets import prunable_layers
 from course.table import Table
+from course.files import seal
 
 
 def masked(model, density: float, seed: int = 0, layers=None):
@@ -56,10 +58,10 @@ def test_sizes_equal_the_lengths_of_the_real_files(tmp_path):
         gz = tmp_path / f"{fmt}.pt.gz"
         gz.write_bytes(gzip.compress(raw, compresslevel=9, mtime=0))
         assert metrics.size_bytes(model, fmt, compressed=True) == gz.stat().st_size
-    # "dense" is exactly what a plain torch.save of the mask-free state_dict writes
+    # "dense" is exactly what a plain torch.save of the mask-free state_dict writes, plus the checksum trailer
     buf = io.BytesIO()
     torch.save(remove_masks(model).state_dict(), buf)
-    assert metrics.size_bytes(model, "dense") == len(buf.getvalue())
+    assert metrics.size_bytes(model, "dense") == len(seal(buf.getvalue()))
 
 
 def test_storage_forms_compare_as_their_formulas_say():

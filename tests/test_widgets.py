@@ -11,7 +11,8 @@ from course.data import held_out_batch
 from course.metrics import count_flops, size_bytes, stored_size
 from course.models import build_model
 from course.pruning import get_masks
-from course.pruning.masks import MASK, prunable_layers
+from course.pruning.masks import MASK
+from course.pruning.targets import prunable_layers
 from course.pruning.stats import detect_layer_collapse, layer_sparsity
 from course.pruning.structured import prune_structured
 from course.pruning.unstructured import prune_unstructured

@@ -1,17 +1,22 @@
 """Fetch and verify the full datasets: mirrors, checksums, atomic writes, safe tar extraction.
 
 Every file is written to a temporary name in the target folder and renamed into place only after its checksum
-matched, so an interrupted or corrupt download never leaves a file that looks finished.
+matched, so an interrupted or corrupt download never leaves a file that looks finished. A download has an overall
+deadline (`DEADLINE_S`) besides the per-read timeout, a compressed file or archive is refused before it inflates past
+`MAX_INFLATED_BYTES` (a decompression bomb), and processes fetching into one cache take turns (a file lock).
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import tarfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -19,7 +24,7 @@ from typing import Mapping, Sequence
 from tqdm.auto import tqdm
 
 from course import arguments, config
-from course.files import atomic_write_bytes
+from course.files import atomic_write_bytes, file_lock
 
 
 class DataUnavailableError(RuntimeError):
@@ -97,6 +102,9 @@ CHECKSUMS: dict[str, dict[str, tuple[Checksum, ...]]] = {
 }
 
 TIMEOUT_S = 30.0  # per socket operation
+DEADLINE_S = 30 * 60.0  # per file, all reads together: a server that trickles bytes cannot hold a download forever
+#: The most bytes a compressed file or archive may inflate to (the largest the course reads: CIFAR-10's tar, ~178 MB).
+MAX_INFLATED_BYTES = 512 * 2**20
 _CHUNK = 1 << 16
 #: Hosts that refused a connection or failed DNS in this process; skipped afterwards (`forget_unreachable` clears it).
 UNREACHABLE: set[str] = set()
@@ -108,9 +116,9 @@ def forget_unreachable() -> None:
 
 
 def mirrors_for(name: str, mirrors: Sequence[str] | None = None) -> tuple[str, ...]:
-    """Base URLs to try: the `mirrors` argument, else $COURSE_MIRROR, else MIRRORS[name]."""
+    """Base URLs to try: the `mirrors` argument (a list of URLs), else $COURSE_MIRROR, else MIRRORS[name]."""
     if mirrors is not None:
-        return tuple(mirrors)
+        return arguments.names(mirrors, "mirrors", single=False)
     env = os.environ.get("COURSE_MIRROR", "").strip()
     return (env,) if env else MIRRORS[name]
 
@@ -119,11 +127,29 @@ def _hexdigest(data: bytes, algo: str) -> str:
     return hashlib.new(algo, data).hexdigest()
 
 
+def _bomb(path: Path, fix: str) -> ChecksumError:
+    return ChecksumError(path, f"refusing to inflate it: it would exceed {MAX_INFLATED_BYTES:,} bytes (a "
+                               f"decompression bomb, or not the dataset file)", fix)
+
+
 def _gunzip(path: Path, data: bytes, fix: str) -> bytes:
+    """The inflated bytes of gzip `data`, refused before inflating when its declared size is over the limit, and
+    stopped as soon as the output passes it (the declared size, mod 2**32, can lie)."""
+    if len(data) >= 4 and int.from_bytes(data[-4:], "little") > MAX_INFLATED_BYTES:
+        raise _bomb(path, fix)
+    out, rest = [], data
     try:
-        return gzip.decompress(data)
-    except (OSError, EOFError) as err:  # BadGzipFile is an OSError
+        while rest:                                          # one gzip member after another
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            out.append(inflater.decompress(rest, MAX_INFLATED_BYTES + 1 - sum(map(len, out))))
+            if sum(map(len, out)) > MAX_INFLATED_BYTES or inflater.unconsumed_tail:
+                raise _bomb(path, fix)
+            if not inflater.eof:
+                raise EOFError("compressed file ended before the end-of-stream marker was reached")
+            rest = inflater.unused_data
+    except (zlib.error, EOFError) as err:
         raise ChecksumError(path, f"not a valid gzip file ({err})", fix) from None
+    return b"".join(out)
 
 
 def verify(path: Path, data: bytes, checks: Sequence[Checksum], *, fix: str, want_raw: bool = False) -> bytes:
@@ -160,14 +186,18 @@ def fetch_url(url: str, dest: Path, checks: Sequence[Checksum], *, progress: boo
     """Download `url` into memory, check its length and checksums, then write it to `dest` atomically."""
     dest = Path(dest)
     chunks, received = [], 0
+    start = time.monotonic()
     with urllib.request.urlopen(url, timeout=TIMEOUT_S) as resp:
         expected = resp.headers.get("Content-Length")
         expected = int(expected) if expected and expected.isdigit() else None
         with tqdm(total=expected, unit="B", unit_scale=True, desc=dest.name, disable=not progress, leave=False) as bar:
-            while chunk := resp.read(_CHUNK):
+            while chunk := resp.read1(_CHUNK):              # what arrived, so the deadline is checked between reads
                 chunks.append(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
+                if time.monotonic() - start > DEADLINE_S:
+                    raise DataUnavailableError(f"download took longer than the {DEADLINE_S:.0f} s deadline "
+                                               f"({received:,} bytes received); try again later or another mirror")
     if expected is not None and received != expected:
         raise DataUnavailableError(f"truncated download: got {received} of {expected} bytes")
     data = b"".join(chunks)
@@ -198,24 +228,62 @@ def fetch_from_mirrors(filename: str, dest: Path, checks: Sequence[Checksum], mi
     raise DataUnavailableError(f"could not download {filename}:\n  " + "\n  ".join(failures or ["no mirrors given"]))
 
 
+class _Capped(io.RawIOBase):
+    """A read-only stream that raises once more than `limit` bytes were read from `inner` (decompression bombs)."""
+
+    def __init__(self, inner, limit: int, error: Exception):
+        self.inner, self.left, self.error = inner, limit, error
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.inner.read(min(len(buffer), self.left + 1))
+        self.left -= len(data)
+        if self.left < 0:
+            raise self.error
+        buffer[: len(data)] = data
+        return len(data)
+
+
 def extract_members(archive: Path, dest_dir: Path, members: Mapping[str, Sequence[Checksum]]) -> list[Path]:
-    """Unpack only the named regular files from a tar archive, each verified and written atomically."""
+    """Unpack only the named regular files from a tar archive, each verified and written atomically.
+
+    The archive is read as a stream that stops at `MAX_INFLATED_BYTES` inflated bytes, and a member whose header
+    declares more is refused before it is read."""
+    fix = f"The archive {archive} is corrupt: delete it and run {config.command('download')}."
+    for member_name in members:
+        rel = Path(member_name)
+        if rel.is_absolute() or ".." in rel.parts:
+            raise ValueError(f"refusing unsafe archive path {member_name!r}")
+    found: dict[str, bytes] = {}
+    with open(archive, "rb") as raw:
+        magic = raw.read(2)
+        raw.seek(0)
+        stream = gzip.GzipFile(fileobj=raw) if magic == b"\x1f\x8b" else raw
+        capped = io.BufferedReader(_Capped(stream, MAX_INFLATED_BYTES, _bomb(archive, fix)))
+        try:
+            with tarfile.open(fileobj=capped, mode="r|") as tar:
+                for info in tar:
+                    if info.name not in members or info.name in found:
+                        continue
+                    if not info.isreg():
+                        raise DataUnavailableError(f"{archive}: {info.name} is not a regular file; refusing to extract it")
+                    if info.size > MAX_INFLATED_BYTES:
+                        raise _bomb(archive, fix)
+                    found[info.name] = tar.extractfile(info).read()
+                    if len(found) == len(members):
+                        break
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+            raise ChecksumError(archive, f"not a valid tar archive ({err})", fix) from None
+    missing = [m for m in members if m not in found]
+    if missing:
+        raise DataUnavailableError(f"{archive} has no member {missing[0]}; delete it and download again")
     out = []
-    with tarfile.open(archive, mode="r:*") as tar:
-        for member_name, checks in members.items():
-            rel = Path(member_name)
-            if rel.is_absolute() or ".." in rel.parts:
-                raise ValueError(f"refusing unsafe archive path {member_name!r}")
-            try:
-                info = tar.getmember(member_name)
-            except KeyError:
-                raise DataUnavailableError(f"{archive} has no member {member_name}; delete it and download again") from None
-            if not info.isreg():
-                raise DataUnavailableError(f"{archive}: {member_name} is not a regular file; refusing to extract it")
-            data = tar.extractfile(info).read()
-            target = dest_dir / rel
-            verify(target, data, checks, fix=f"The archive {archive} is corrupt: delete it and run {config.command('download')}.")
-            out.append(atomic_write_bytes(target, data))
+    for member_name, checks in members.items():
+        target = dest_dir / Path(member_name)
+        verify(target, found[member_name], checks, fix=fix)
+        out.append(atomic_write_bytes(target, found[member_name]))
     return out
 
 
@@ -227,14 +295,31 @@ def fetch_dataset(
     checksums: Mapping[str, Sequence[Checksum]] | None = None,
     progress: bool = True,
 ) -> list[Path]:
-    """Download the full dataset `name` into `dest_dir` (DATA_DIR/downloads/<name>/) and return its verified files."""
+    """Download the full dataset `name` into `dest_dir` (DATA_DIR/downloads/<name>/) and return its verified files.
+
+    Processes fetching into one `dest_dir` take turns (a file lock beside it): the second finds the first's files."""
     arguments.choice(name, FILES, "dataset")
-    checksums = CHECKSUMS[name] if checksums is None else checksums
     bases = mirrors_for(name, mirrors)
-    wanted = [f for split in ("train", "test") for f in FILES[name][split]]
     dest_dir = Path(dest_dir)
+    with file_lock(dest_dir.parent / f".{dest_dir.name}.fetch"):
+        return _fetch(name, dest_dir, bases, CHECKSUMS[name] if checksums is None else checksums, progress)
+
+
+def _verified(path: Path, checks: Sequence[Checksum]) -> Path:
+    read_verified(path, checks, fix="", want_raw=False)
+    return path
+
+
+def _fetch(name: str, dest_dir: Path, bases: tuple[str, ...], checksums: Mapping[str, Sequence[Checksum]],
+           progress: bool) -> list[Path]:
+    wanted = [f for split in ("train", "test") for f in FILES[name][split]]
     if name in ARCHIVES:
         archive = dest_dir / ARCHIVES[name]
+        try:                                   # unpacked already (by another process that held the lock first)
+            if not archive.exists():
+                return [_verified(dest_dir / f, checksums.get(f, ())) for f in wanted]
+        except (FileNotFoundError, ChecksumError):
+            pass
         if not archive.exists():
             fetch_from_mirrors(archive.name, archive, checksums.get(archive.name, ()), bases, progress=progress)
         else:

@@ -179,6 +179,7 @@ def _how_to_get(name: str, reason: str) -> str:
 
 def _resolve(name: str, root, download: bool, mirrors, checksums) -> Location:
     """Apply the resolution order; download only when nothing full is on disk and `download` is True."""
+    arguments.boolean(download, "download")                   # download="False" is a TypeError, not a yes
     found = locate(name, root=root, checksums=checksums)
     if found is not None and found.source != "shipped":
         return found

@@ -15,7 +15,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from course import arguments
-from course.pruning.masks import prunable_layers
+from course.inputs import batch_loss
+from course.pruning.targets import prunable_weights
 
 __all__ = ["Pick", "sample_weights", "loss_change", "gather", "rank", "spearman"]
 
@@ -31,16 +32,16 @@ def sample_weights(model: nn.Module, per_layer: int, *, seed: int = 0, exclude: 
     per_layer = arguments.integer(per_layer, "per_layer", low=1)
     gen = torch.Generator().manual_seed(int(seed))
     picks: list[Pick] = []
-    for name, module in prunable_layers(model, arguments.names(exclude, "exclude")):
-        n = module.weight.numel()
+    for name, layer in prunable_weights(model, exclude=exclude):
+        n = layer.weight.numel()
         if per_layer > n:
             raise ValueError(f"per_layer={per_layer} but layer {name!r} has only {n} weights")
         picks += [(name, int(i)) for i in torch.randperm(n, generator=gen)[:per_layer].sort().values]
     return picks
 
 
-def _check_picks(model: nn.Module, picks: Sequence[Pick]) -> dict[str, nn.Module]:
-    layers = dict(prunable_layers(model))
+def _check_picks(model: nn.Module, picks: Sequence[Pick]) -> dict:
+    layers = dict(prunable_weights(model))
     if not picks:
         raise ValueError("picks is empty: pass [(layer name, flat index), ...], e.g. from sample_weights")
     for name, idx in picks:
@@ -91,22 +92,23 @@ def loss_change(model: nn.Module, X: torch.Tensor, y: torch.Tensor, picks: Seque
     change −w·x to that layer's cached output and run only the layers after it; same ΔL, several times faster.
     """
     _check_picks(model, picks)
-    loss_fn = nn.functional.cross_entropy if loss_fn is None else loss_fn
+    loss = batch_loss(loss_fn)                                              # loss(model, (X, y))
     work = copy.deepcopy(model).to(dtype).eval()
     modules = dict(work.named_modules())
+    weights = dict(prunable_weights(work))
     dev = next(work.parameters()).device
-    X, y = X.to(dev, dtype), y.to(dev)
-    base = loss_fn(work(X), y)
+    X, y = X.to(dev, dtype) if X.is_floating_point() else X.to(dev), y.to(dev)
+    base = loss(work, (X, y))
     out = torch.empty(len(picks), dtype=dtype)
     cache: dict[str, tuple[torch.Tensor, torch.Tensor, nn.Module]] = {}
     for i, (name, idx) in enumerate(tqdm(picks, desc="oracle: remove one weight", unit="weight",
                                          disable=not progress)):
-        k = _suffix_position(work, name) if shortcut else None
+        k = _suffix_position(work, name) if shortcut and loss.on_pairs else None
         if k is None:                                                      # the plain way
-            w = modules[name].weight.view(-1)                              # (n,) a view: writes reach the layer
+            w = weights[name].weight.view(-1)                              # (n,) a view: writes reach the layer
             old = w[idx].clone()
             w[idx] = 0.0
-            out[i] = loss_fn(work(X), y) - base
+            out[i] = loss(work, (X, y)) - base
             w[idx] = old
             continue
         if name not in cache:
@@ -117,7 +119,7 @@ def loss_change(model: nn.Module, X: torch.Tensor, y: torch.Tensor, picks: Seque
         unit, delta = _removal_delta(modules[name], a, idx)
         z2 = z.clone()
         z2[:, unit] += delta
-        out[i] = loss_fn(rest(z2), y) - base
+        out[i] = loss.fn(rest(z2), y) - base
     return out
 
 

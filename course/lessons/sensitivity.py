@@ -21,7 +21,8 @@ from course import arguments
 from course.inputs import reusable
 from course.metrics import evaluate
 from course.pruning.criteria import DEFAULT_NUM_BATCHES, criterion_for
-from course.pruning.masks import apply_masks, prunable_layers
+from course.pruning.masks import apply_masks
+from course.pruning.targets import prunable_layers, prunable_weights
 from course.pruning.structured import prune_structured
 from course.pruning.surgery import chain_links
 from course.pruning.unstructured import prune_unstructured, unstructured_masks
@@ -103,7 +104,7 @@ def sensitivity_scan(model: nn.Module, ratios: Sequence[float], data, *, kind: s
     if kind == "structured":
         sizes = {link.layer: link.units for link in chain_links(model)}
     else:
-        sizes = {n: m.weight.numel() for n, m in prunable_layers(model)}
+        sizes = {n: t.weight.numel() for n, t in prunable_weights(model)}
     if layers is not None:
         layers = list(arguments.names(layers, "layers"))
         unknown = [n for n in layers if n not in sizes]
@@ -114,11 +115,14 @@ def sensitivity_scan(model: nn.Module, ratios: Sequence[float], data, *, kind: s
     baseline = evaluate(model, batches)
     n_samples = sum(len(y) for _, y in batches)
     prune = prune_structured if kind == "structured" else prune_unstructured
-    all_layers = [n for n, _ in prunable_layers(model)]
+    if kind == "unstructured":                          # exact parameter names: excluding one never excludes another
+        exclusion = {t.name: t.param_name for t in prunable_weights(model)}
+    else:
+        exclusion = {n: n for n, _ in prunable_layers(model)}
     accuracy: dict[str, dict[float, float]] = {}
     bar = tqdm(total=len(sizes) * len(ratios), desc=f"{kind} scan", disable=not progress, leave=False)
     for name in sizes:
-        others = [n for n in all_layers if n != name]
+        others = [full for n, full in exclusion.items() if n != name]
         accuracy[name] = {}
         for r in ratios:
             pruned = prune(model, r, criterion=criterion, exclude=others, data=batches)
@@ -183,18 +187,18 @@ def prune_per_layer(model: nn.Module, sparsities: Mapping[str, float], *, criter
     layers not named stay as they are. Returns a new model unless `inplace`.
     """
     crit = criterion_for(criterion, "weights")
-    layers = dict(prunable_layers(model))
+    layers = dict(prunable_weights(model))
     unknown = sorted(set(sparsities) - set(layers))
     if unknown:
         raise ValueError(f"unknown layers {unknown}; prunable layers: {list(layers)}")
     if not sparsities:
         raise ValueError("sparsities is empty: pass {layer name: sparsity}")
     values = {n: arguments.sparsity(s, f"sparsity of {n!r}") for n, s in sparsities.items()}
-    scores = crit(model, [(n, m) for n, m in layers.items() if n in values], data=data, seed=seed, loss_fn=loss_fn,
+    scores = crit(model, [t for n, t in layers.items() if n in values], data=data, seed=seed, loss_fn=loss_fn,
                   num_batches=num_batches)
     masks = {}
     for name, s in values.items():
-        masks.update(unstructured_masks([(name, layers[name])], {name: scores[name]}, s, "local"))
+        masks.update(unstructured_masks([layers[name]], {name: scores[name]}, s, "local"))
     out = model if inplace else copy.deepcopy(model)
     return apply_masks(out, masks, inplace=True)
 

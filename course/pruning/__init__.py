@@ -1,6 +1,8 @@
 """The pruning engine: masks, criteria, scopes, structured surgery, schedules. It never imports a training loop.
 
-    masks.py        the mask convention and torch.nn.utils.prune interop         (01_what_is_pruning)
+    masks.py        the mask convention; hooks that hold masks in any training loop (01_what_is_pruning)
+    targets.py      what is prunable: every weight matrix of the usual layers    (01_what_is_pruning)
+    reparam.py      torch.nn.utils.prune both ways; parametrize refused          (02_unstructured)
     criteria.py     one registry of weight and unit criteria; your own functions  (03_structured, 04_criteria)
     unstructured.py the selection: per layer, per row or one global threshold     (01, 02, 05)
     nm.py           N:M semi-structured masks (2:4)                               (09_beyond_pruning)
@@ -11,12 +13,14 @@
     schedules.py, lottery.py   when to prune (fine-tuning is a callable you pass) (06_when_to_prune)
 """
 from course.pruning.masks import (
-    apply_masks, enforce_masks, from_torch_prune, get_masks, has_masks, mask_gradients, prunable_layers,
-    reapply_masks, remove_masks, to_torch_prune,
+    MaskMismatchError, apply_masks, check_masks, enforce_masks, get_masks, has_masks, mask_gradients, reapply_masks,
+    remove_masks,
 )
+from course.pruning.targets import Prunable, prunable_layers, prunable_weights, weight_matrices
+from course.pruning.reparam import check_plain, from_torch_prune, to_torch_prune
 from course.pruning.criteria import CRITERIA, UNIT_CRITERIA, Criterion, criterion_for, register, score
 from course.pruning.stats import LayerCollapseWarning, detect_layer_collapse, layer_sparsity, masked_sparsity
-from course.pruning.unstructured import prune_unstructured, select, unstructured_masks
+from course.pruning.unstructured import NotPrunedWarning, prune_unstructured, select, unstructured_masks
 from course.pruning.nm import NMSkipWarning, is_nm_sparse, nm_mask, nm_metadata_bytes, parse_pattern
 from course.pruning.schedules import (
     GradualPruning, cubic_sparsity, iterative_pruning, lottery_ticket, one_shot, step_sparsities,

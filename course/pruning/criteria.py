@@ -23,9 +23,13 @@ For weights the scores are shaped like the weight; for units they are one per ou
 Taylor score you write in Exercise 04.1 plugs straight in: `prune_unstructured(model, 0.9, criterion=taylor_score,
 data=loader)`.
 
+Gradients come from `data=` through a loss of (model, batch): by default cross-entropy on (X, y) pairs; pass
+`loss_fn=fn(model, batch) -> loss` for batches in another form (dicts, (x, mask, y), ...), see `course.inputs`.
+
 Adding a criterion to the library is registering it: decorate `fn(model, layers, *, data, seed, loss_fn,
 num_batches) -> {layer: scores}` with `@register("name", "weights" | "units", needs_data=...)`. For "weights",
-`layers` are (name, module) pairs; for "units" they are `course.pruning.surgery.Link`s (a layer, its BatchNorms).
+`layers` are `course.pruning.targets.Prunable`s (`for name, layer in layers: layer.weight`); for "units" they are
+`course.pruning.surgery.Link`s (a layer, its BatchNorms).
 Introduced in 04_criteria (weights) and 03_structured (units)
 """
 from __future__ import annotations
@@ -40,9 +44,9 @@ import torch
 from torch import nn
 
 from course import arguments
-from course.inputs import batches
-from course.pruning.masks import prunable_layers
+from course.inputs import any_batches, batch_loss
 from course.pruning.surgery import Link
+from course.pruning.targets import Prunable, prunable_weights
 
 __all__ = ["Criterion", "CRITERIA", "UNIT_CRITERIA", "ALIASES", "KINDS", "register", "criterion_for", "score",
            "accumulate_gradients", "magnitude_scores", "gradient_scores", "taylor_scores", "snip_scores",
@@ -110,11 +114,11 @@ def _from_function(fn: Callable, kind: str) -> Criterion:
     name = getattr(fn, "__name__", type(fn).__name__)
 
     def run(model: nn.Module, layers: list, *, data: Any = None, **kw: Any) -> Scores:
-        pairs = _modules(model, layers)
-        grads = accumulate_gradients(model, pairs, data, **kw) if len(params) == 2 else {}
+        targets = _targets(model, layers)
+        grads = accumulate_gradients(model, targets, data, **kw) if len(params) == 2 else {}
         out = {}
-        for layer, module in pairs:
-            w = module.weight.detach().clone()
+        for layer, target in targets:
+            w = target.weight.detach().clone()
             s = fn(w, grads[layer].clone()) if grads else fn(w)
             want = tuple(w.shape) if kind == "weights" else (w.shape[0],)
             if not isinstance(s, torch.Tensor) or tuple(s.shape) != want:
@@ -143,10 +147,17 @@ def criterion_for(criterion: str | Callable | Criterion, kind: str = "weights") 
     return _REGISTRY[kind][name]
 
 
-def _modules(model: nn.Module, layers: list) -> list[tuple[str, nn.Module]]:
-    """(name, module) pairs of `layers`, given as (name, module) pairs or as surgery `Link`s."""
+def _targets(model: nn.Module, layers: list) -> list[Prunable]:
+    """`layers` as Prunables: Prunables as they are; surgery `Link`s and (name, module) pairs as that module's weight."""
     modules = dict(model.named_modules())
-    return [(item.layer, modules[item.layer]) if isinstance(item, Link) else item for item in layers]
+    out = []
+    for item in layers:
+        if isinstance(item, Prunable):
+            out.append(item)
+        else:
+            name = item.layer if isinstance(item, Link) else item[0]
+            out.append(Prunable(name, name, modules[name], "weight"))
+    return out
 
 
 def accumulate_gradients(model: nn.Module, layers: list, data: Any, *, loss_fn: Callable | None = None,
@@ -155,31 +166,36 @@ def accumulate_gradients(model: nn.Module, layers: list, data: Any, *, loss_fn: 
 
     We average the signed gradients and take |·| afterwards (|mean g|, not mean |g|): the first-order Taylor term
     ΔL ≈ g·Δw needs the gradient of the loss on the data, and per-batch noise that cancels out should not count.
-    Runs on a deep copy in train mode, so the caller's weights, grads, BatchNorm statistics and mode are untouched.
+    L_b = `course.inputs.batch_loss(loss_fn)(model, batch)` (cross-entropy on (X, y) pairs by default). Runs on a deep
+    copy in train mode with its own seeded random state (dropout draws the same masks for the same `seed`, and the
+    caller's global generator is not advanced); frozen weights (requires_grad=False) are scored too. A weight the
+    loss does not reach has no gradient: ValueError naming it.
     """
     if data is None:
         raise ValueError("this criterion needs gradients: pass data= (a DataLoader or an iterable of (X, y) batches)")
     num_batches = arguments.integer(num_batches, "num_batches", low=1)
-    loss_fn = nn.CrossEntropyLoss() if loss_fn is None else loss_fn
-    names = [n for n, _ in _modules(model, layers)]
+    loss = batch_loss(loss_fn)
+    targets = _targets(model, layers)
     work = copy.deepcopy(model).train()
-    modules = dict(work.named_modules())
-    weights = [modules[n].weight for n in names]
-    dev = weights[0].device
-    totals = [torch.zeros_like(w) for w in weights]
+    weights = [work.get_submodule(t.module_name)._parameters[t.attr] for t in targets]
+    for w in weights:
+        w.requires_grad_(True)                          # frozen layers get a gradient on the copy
+    totals: list[torch.Tensor | None] = [None] * len(weights)
     seen = 0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         with torch.enable_grad():
-            for X, y in batches(data, limit=num_batches):
-                loss = loss_fn(work(X.to(dev)), y.to(dev))
-                for total, g in zip(totals, torch.autograd.grad(loss, weights, allow_unused=True)):
-                    if g is not None:
-                        total.add_(g)
+            for batch in any_batches(data, limit=num_batches):
+                grads = torch.autograd.grad(loss(work, batch), weights, allow_unused=True)
+                totals = [g if t is None else t if g is None else t + g for t, g in zip(totals, grads)]
                 seen += 1
     if seen == 0:
         raise ValueError("data= yielded no batches")
-    return {n: (t / seen).detach() for n, t in zip(names, totals)}
+    missing = [t.name for t, total in zip(targets, totals) if total is None]
+    if missing:
+        raise ValueError(f"no gradient reaches {missing}: the loss does not use them. Exclude them (exclude={missing}) "
+                         f"or check loss_fn")
+    return {t.name: (total / seen).detach() for t, total in zip(targets, totals)}
 
 
 # --- weights: scores shaped like each weight ----------------------------------------------------------------
@@ -187,14 +203,14 @@ def accumulate_gradients(model: nn.Module, layers: list, data: Any, *, loss_fn: 
 @register("magnitude", "weights")
 def magnitude_scores(model: nn.Module, layers: list, **_: Any) -> Scores:
     """Magnitude: score = |w|. Small weights change the output least (Han et al. 2015)."""
-    return {name: module.weight.detach().abs().clone() for name, module in layers}
+    return {name: layer.weight.detach().abs().clone() for name, layer in layers}
 
 
 @register("random", "weights")
 def random_scores(model: nn.Module, layers: list, *, seed: int = 0, **_: Any) -> Scores:
     """Random: score ~ U(0, 1), seeded, independent of the weights. The baseline every criterion must beat."""
     gen = torch.Generator().manual_seed(int(seed))
-    return {name: torch.rand(m.weight.shape, generator=gen).to(m.weight.device) for name, m in layers}
+    return {name: torch.rand(layer.weight.shape, generator=gen).to(layer.weight.device) for name, layer in layers}
 
 
 @register("gradient", "weights", needs_data=True)
@@ -207,7 +223,7 @@ def gradient_scores(model: nn.Module, layers: list, *, data: Any = None, **kw: A
 def taylor_scores(model: nn.Module, layers: list, *, data: Any = None, **kw: Any) -> Scores:
     """Taylor: score = |w·g| ≈ |L(w) − L(w with this weight zeroed)|, first order (Molchanov et al. 2017, 2019)."""
     grads = accumulate_gradients(model, layers, data, **kw)
-    return {n: (m.weight.detach() * grads[n]).abs() for n, m in layers}
+    return {n: (layer.weight.detach() * grads[n]).abs() for n, layer in layers}
 
 
 @register("snip", "weights", needs_data=True)
@@ -221,15 +237,16 @@ def snip_scores(model: nn.Module, layers: list, *, data: Any = None, **kw: Any) 
 
 def score(model: nn.Module, criterion: str | Callable = "magnitude", data: Any = None, *, seed: int = 0,
           loss_fn: Callable | None = None, num_batches: int = DEFAULT_NUM_BATCHES,
-          exclude: Iterable[str] = ()) -> Scores:
-    """Score every prunable weight with `criterion`: {layer name: tensor shaped like its weight}. Higher = keep.
+          exclude: Iterable[str] = (), include: Iterable | None = None) -> Scores:
+    """Score every prunable weight with `criterion`: {key: tensor shaped like its weight}. Higher = keep.
 
-    `data` (DataLoader, iterable of (X, y), or one (X, y) pair) is needed by criteria that use gradients.
+    `data` (DataLoader, iterable of batches, or one batch) is needed by criteria that use gradients; `loss_fn`
+    gives the loss of a batch (see `course.inputs.batch_loss`). `include`/`exclude`: see `prunable_weights`.
     """
     crit = criterion_for(criterion, "weights")
-    layers = prunable_layers(model, arguments.names(exclude, "exclude"))
+    layers = prunable_weights(model, include=include, exclude=exclude)
     if not layers:
-        raise ValueError("model has no prunable layers (nn.Linear / nn.Conv2d) left to score")
+        raise ValueError("model has no prunable layers (Linear, Conv, attention or recurrent weights) left to score")
     return crit(model, layers, data=data, seed=seed, loss_fn=loss_fn, num_batches=num_batches)
 
 
@@ -263,26 +280,30 @@ def unit_random_scores(model: nn.Module, links: list[Link], *, seed: int = 0, **
 
 @register("taylor", "units", needs_data=True)
 def unit_taylor_scores(model: nn.Module, links: list[Link], *, data: Any = None, loss_fn: Callable | None = None,
-                       num_batches: int = DEFAULT_NUM_BATCHES, **_: Any) -> Scores:
+                       num_batches: int = DEFAULT_NUM_BATCHES, seed: int = 0, **_: Any) -> Scores:
     """Group Taylor score (Molchanov et al. 2019): mean over batches of |Σ_{p in unit} w_p·dL/dw_p|, p running over
-    the unit's weights, bias and the BatchNorm gamma/beta after it."""
+    the unit's weights, bias and the BatchNorm gamma/beta after it. Seeded like `accumulate_gradients`."""
     num_batches = arguments.integer(num_batches, "num_batches", low=1)
-    loss_fn = loss_fn or nn.functional.cross_entropy
+    loss = batch_loss(loss_fn)
     net = copy.deepcopy(model).train()      # a copy: gradients and BN statistics never touch `model`
+    for p in net.parameters():
+        p.requires_grad_(True)              # frozen layers are scored too
     modules = dict(net.named_modules())
-    device = next(net.parameters()).device
     totals = {link.layer: torch.zeros(link.units) for link in links}
-    todo = list(batches(data, limit=num_batches))
+    todo = list(any_batches(data, limit=num_batches))
     if not todo:
         raise ValueError("data yielded no batches; pass a DataLoader or an (x, y) pair")
-    for x, y in todo:
-        net.zero_grad(set_to_none=False)
-        loss_fn(net(x.to(device)), y.to(device)).backward()
-        with torch.no_grad():
-            for link in links:
-                layer = modules[link.layer]
-                params = [layer.weight, layer.bias] + [p for bn in link.norms
-                                                      for p in (modules[bn].weight, modules[bn].bias)]
-                s = sum((p * p.grad).reshape(link.units, -1).sum(1) for p in params if p is not None)  # (units,)
-                totals[link.layer] += s.abs().float().cpu()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)             # dropout: the same masks for the same seed; the caller's RNG untouched
+        for batch in todo:
+            net.zero_grad(set_to_none=False)
+            loss(net, batch).backward()
+            with torch.no_grad():
+                for link in links:
+                    layer = modules[link.layer]
+                    params = [layer.weight, layer.bias] + [p for bn in link.norms
+                                                          for p in (modules[bn].weight, modules[bn].bias)]
+                    s = sum((p * p.grad).reshape(link.units, -1).sum(1)
+                            for p in params if p is not None and p.grad is not None)       # (units,)
+                    totals[link.layer] += torch.as_tensor(s).abs().float().cpu()
     return {name: t / len(todo) for name, t in totals.items()}

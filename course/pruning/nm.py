@@ -2,7 +2,8 @@
 
 The grouping follows NVIDIA's ASP (apex/contrib/sparsity/sparse_masklib.py, `create_mask`) and what
 `torch.sparse.to_sparse_semi_structured` compresses (groups along the last dimension of a 2-D weight):
-  - Linear-like weight (out, in): groups of M along `in`, i.e. along each row.
+  - Linear-like weight (out, in): groups of M along `in`, i.e. along each row (dim 1). For an LSTM/GRU gate matrix
+    (4H, I) that is the input dimension; for MultiheadAttention's in_proj_weight (3E, E) the embedding.
   - Conv weight (out, C_in/groups, *kernel): groups of M along the input channels at each kernel position, i.e. the
     weight is viewed as (out, *kernel, C_in) and grouped along C_in. That is the layout an implicit-GEMM convolution
     multiplies (K x C·R·S with C innermost), so it is the one sparse tensor cores can use.
@@ -20,7 +21,7 @@ import warnings
 import torch
 from torch import nn
 
-from course.pruning.masks import MASK
+from course.pruning.masks import masked_parameters
 
 __all__ = ["NMSkipWarning", "parse_pattern", "group_view", "nm_mask", "nm_masks", "is_nm_sparse",
            "nm_metadata_bytes"]
@@ -96,10 +97,9 @@ def nm_masks(scores: dict[str, torch.Tensor], n: int, m: int) -> dict[str, torch
 
 
 def nm_metadata_bytes(model: nn.Module, m: int = 4) -> int:
-    """Bytes of N:M position metadata: ceil(log2 m) bits per kept weight of every masked layer, rounded up per layer.
+    """Bytes of N:M position metadata: ceil(log2 m) bits per kept weight of every masked weight, rounded up per weight.
 
     This is what a compressed N:M matrix stores beside its values (2 bits per kept value for 2:4).
     """
     bits = math.ceil(math.log2(m))
-    return sum(math.ceil(int(mask.sum()) * bits / 8)
-               for mask in (getattr(mod, MASK, None) for mod in model.modules()) if mask is not None)
+    return sum(math.ceil(int(mask.sum()) * bits / 8) for _, _, _, mask in masked_parameters(model))

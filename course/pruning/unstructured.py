@@ -6,7 +6,11 @@ every weight: see `detect_layer_collapse`); scope "row" drops the same fraction 
 group of Wanda, Sun et al. 2024). `select_min_density` extends it with a floor per layer. `pattern="N:M"` replaces
 the scope by groups of M consecutive inputs that each keep N (`course.pruning.nm`).
 `prune_unstructured` scores a model, selects, and returns a new model carrying course masks (bool `prune_mask`
-buffers, pruned weights zeroed; see `course.pruning.masks`).
+buffers, pruned weights zeroed; see `course.pruning.masks`). It prunes every weight matrix of the usual layers
+(`course.pruning.targets`: Linear, Conv, ConvTranspose, attention and recurrent weights), warns with a
+`NotPrunedWarning` naming the weight matrices it left out when the model as a whole misses the requested sparsity
+(embeddings, say: `include=[nn.Embedding]` prunes them), and warns with a `LayerCollapseWarning` when a weight
+loses every entry, at any scope.
 Introduced in 01_what_is_pruning (scopes in 02_unstructured and 05_local_vs_global)
 """
 from __future__ import annotations
@@ -22,12 +26,22 @@ from torch import nn
 
 from course import arguments
 from course.pruning.criteria import DEFAULT_NUM_BATCHES, criterion_for
-from course.pruning.masks import MASK, apply_masks, prunable_layers
+from course.pruning.masks import apply_masks
 from course.pruning.nm import nm_masks, parse_pattern
+from course.pruning.reparam import check_plain
+from course.pruning.stats import LayerCollapseWarning
+from course.pruning.targets import Prunable, prunable_weights, weight_matrices
 
-__all__ = ["SCOPES", "lowest", "select", "select_min_density", "unstructured_masks", "prune_unstructured"]
+__all__ = ["SCOPES", "NotPrunedWarning", "lowest", "select", "select_min_density", "unstructured_masks",
+           "prune_unstructured"]
 
 SCOPES = ("local", "global", "row")
+#: How far below the requested sparsity the whole model may end before `NotPrunedWarning` names what was left out.
+SHORTFALL = 0.005
+
+
+class NotPrunedWarning(UserWarning):
+    """The model as a whole is less sparse than asked because some weight matrices are not prunable by default."""
 
 
 def lowest(scores: torch.Tensor, k: int) -> torch.Tensor:
@@ -106,14 +120,20 @@ def select_min_density(scores: dict[str, torch.Tensor], sparsity: float, scope: 
     """`select` where no layer keeps fewer than ceil(min_density·n) weights (already pruned ones stay pruned).
 
     local: each layer drops min(round(s·n), its cap). global: one threshold, but the budget a capped layer cannot
-    take goes to the other layers (`_global_counts`); a sparsity the floors make unreachable warns.
+    take goes to the other layers (`_global_counts`); a sparsity the floors make unreachable warns, at either scope.
     """
     flat = [s.flatten() for s in scores.values()]
     sizes = [s.numel() for s in flat]
     already = [int(torch.isneginf(s).sum()) for s in flat]
     caps = [max(n - math.ceil(min_density * n - 1e-9), a) for n, a in zip(sizes, already)]
     if scope == "local":
-        counts = [min(max(round(sparsity * n), a), c) for n, a, c in zip(sizes, already, caps)]
+        wanted = [max(round(sparsity * n), a) for n, a in zip(sizes, already)]
+        counts = [min(w, c) for w, c in zip(wanted, caps)]
+        capped = [name for name, w, c in zip(scores, wanted, caps) if w > c]
+        if capped:
+            warnings.warn(f"min_density={min_density} keeps layers {capped} below sparsity {sparsity}, so the local "
+                          f"target is not reached there: {sum(counts)} of {sum(sizes)} weights pruned "
+                          f"({sum(counts) / sum(sizes):.4f})", stacklevel=4)
     else:
         k = max(round(sparsity * sum(sizes)), sum(already))
         if k > sum(caps):
@@ -123,15 +143,15 @@ def select_min_density(scores: dict[str, torch.Tensor], sparsity: float, scope: 
     return {name: ~lowest(s, c).view_as(v) for (name, v), s, c in zip(scores.items(), flat, counts)}
 
 
-def unstructured_masks(layers: list[tuple[str, nn.Module]], scores: dict[str, torch.Tensor], sparsity: float,
+def unstructured_masks(layers: list[Prunable], scores: dict[str, torch.Tensor], sparsity: float,
                        scope: str = "local", min_density: float | None = None, pattern: str | None = None
                        ) -> dict[str, torch.Tensor]:
     """Keep-masks for `layers` from `scores` (see `select`, or `nm_masks` with a pattern); weights an existing
-    `prune_mask` pruned score -inf, so they stay pruned and count toward the target."""
+    course mask pruned score -inf, so they stay pruned and count toward the target."""
     prepared = {}
-    for name, module in layers:
-        s = scores[name].detach().float().cpu().clone().view(module.weight.shape)
-        old = getattr(module, MASK, None)
+    for name, layer in layers:
+        s = scores[name].detach().float().cpu().clone().view(layer.weight.shape)
+        old = layer.mask
         if old is not None:
             s[~old.cpu()] = -math.inf
         prepared[name] = s
@@ -145,9 +165,14 @@ def unstructured_masks(layers: list[tuple[str, nn.Module]], scores: dict[str, to
 def prune_unstructured(model: nn.Module, sparsity: float, *, criterion: str | Callable = "magnitude",
                        scope: str | None = None, pattern: str | None = None, data: Any = None,
                        exclude: Iterable[str] = (), min_density: float | None = None, inplace: bool = False,
-                       seed: int = 0, loss_fn: Callable | None = None, num_batches: int = DEFAULT_NUM_BATCHES
-                       ) -> nn.Module:
-    """Zero the `sparsity` fraction of Linear/Conv2d weights with the lowest `criterion` scores; returns a new model.
+                       seed: int = 0, loss_fn: Callable | None = None, num_batches: int = DEFAULT_NUM_BATCHES,
+                       include: Iterable | None = None) -> nn.Module:
+    """Zero the `sparsity` fraction of the prunable weights with the lowest `criterion` scores; returns a new model.
+
+    Prunable: every weight matrix of Linear, Conv, ConvTranspose, MultiheadAttention and LSTM/GRU/RNN layers, plus
+    `include` (layer types such as nn.Embedding, or keys/parameter names), minus `exclude` (keys, parameter names or
+    module names); see `course.pruning.targets`. A model carrying torch.nn.utils.prune reparametrisations is refused
+    with the way to convert it (`from_torch_prune`).
 
     scope: "local" (each layer loses round(sparsity·n_layer) weights), "global" (round(sparsity·N) weights in all, N
     counting the layers not in `exclude`, under one threshold) or "row" (each output row loses round(sparsity·fan_in));
@@ -157,7 +182,8 @@ def prune_unstructured(model: nn.Module, sparsity: float, *, criterion: str | Ca
     scope; sparsity must then be 1 − N/M, and layers whose input dimension is not a multiple of M stay dense with an
     `NMSkipWarning`. Biases and BatchNorm are never pruned. Already-pruned weights stay pruned (pruning is idempotent).
     `criterion`: a name of `course.pruning.criteria` or a function fn(weight) / fn(weight, grad) -> scores;
-    `data` is needed by the criteria that read data ("gradient", "taylor", "snip", fn(weight, grad), ...) only.
+    `data` is needed by the criteria that read data ("gradient", "taylor", "snip", fn(weight, grad), ...) only;
+    `loss_fn(model, batch) -> loss` computes their loss on batches that are not (X, y) pairs (`course.inputs`).
     """
     sparsity = arguments.sparsity(sparsity)
     crit = criterion_for(criterion, "weights")
@@ -178,13 +204,41 @@ def prune_unstructured(model: nn.Module, sparsity: float, *, criterion: str | Ca
     elif min_density is not None and scope == "row":
         raise ValueError("min_density applies to the local and global scopes; scope 'row' already keeps the same "
                          "fraction of every row")
-    layers = prunable_layers(model, arguments.names(exclude, "exclude"))   # raises on unknown exclude names
+    check_plain(model)
+    layers = prunable_weights(model, include=include, exclude=exclude)    # raises on unknown names
     if not layers:
-        raise ValueError("model has no prunable layers (nn.Linear / nn.Conv2d weights) outside `exclude`")
+        raise ValueError("model has no prunable layers (Linear, Conv, attention or recurrent weights) outside "
+                         "`exclude`; pass include=[...] to prune other layers")
     scores = crit(model, layers, data=data, seed=seed, loss_fn=loss_fn, num_batches=num_batches)
     masks = unstructured_masks(layers, scores, sparsity, scope, min_density, pattern)
     if not masks:
         raise ValueError(f"no prunable layer has an input dimension divisible by {parse_pattern(pattern)[1]}, so none "
                          f"can be {pattern} sparse")
-    out = model if inplace else copy.deepcopy(model)
-    return apply_masks(out, masks, inplace=True)
+    emptied = [name for name, m in masks.items() if not m.any()]
+    if emptied:
+        warnings.warn(f"layer collapse: {emptied} lost every weight (scope {scope!r}, sparsity {sparsity}); the "
+                      f"output may no longer depend on the input. See detect_layer_collapse; min_density= or a local "
+                      f"scope prevents it", LayerCollapseWarning, stacklevel=2)
+    out = apply_masks(model if inplace else copy.deepcopy(model), masks, inplace=True)
+    _warn_unpruned(out, sparsity, include, exclude)
+    return out
+
+
+def _warn_unpruned(model: nn.Module, sparsity: float, include: Iterable | None, exclude: Iterable[str]) -> None:
+    """NotPrunedWarning naming the weight matrices outside the selection (and not excluded by name) when the model
+    as a whole misses `sparsity`."""
+    matrices = weight_matrices(model)
+    total = sum(t.weight.numel() for t in matrices)
+    zeros = sum(int((t.weight.detach() == 0).sum()) for t in matrices)
+    if not total or zeros / total >= sparsity - SHORTFALL:
+        return
+    selectable = {t.name for t in prunable_weights(model, include=include)}
+    left = [t for t in matrices if t.name not in selectable and t.mask is None]
+    wanted = [] if include is None else [include] if isinstance(include, (str, type)) else list(include)
+    named = {t.name for t in prunable_weights(model, include=wanted + [t.name for t in left], exclude=exclude)}
+    left = [t for t in left if t.name in named]                      # a weight you excluded by name is not news
+    if left:
+        names = ", ".join(f"{t.name} ({type(t.module).__name__}, {t.weight.numel():,} weights)" for t in left)
+        warnings.warn(f"the model is {zeros / total:.4f} sparse over all its weight matrices, not {sparsity}: "
+                      f"not pruned: {names}. Prune them with include=[...] (layer types such as nn.Embedding, or "
+                      f"these names), or silence this with exclude=[...]", NotPrunedWarning, stacklevel=3)

@@ -21,7 +21,8 @@ from torch import nn
 from course import arguments
 from course.metrics import count_flops, size_bytes, stored_size
 from course.pruning.criteria import CRITERIA, UNIT_CRITERIA, criterion_for, score
-from course.pruning.masks import MASK, apply_masks, prunable_layers
+from course.pruning.masks import apply_masks, remove_masks
+from course.pruning.targets import prunable_weights
 from course.pruning.stats import detect_layer_collapse
 from course.pruning.structured import structured_masks
 from course.pruning.surgery import chain_links, remove_units
@@ -134,9 +135,9 @@ class PruningEngine:
         self.threads = arguments.integer(threads, "threads", low=1, none=True)
         self.source = copy.deepcopy(model).eval()         # pristine: weights are restored from here
         self.work = copy.deepcopy(model).eval()           # pruned in place on every update
-        self.layers = prunable_layers(self.source)
+        self.layers = prunable_weights(self.source)
         if not self.layers:
-            raise ValueError("model has no prunable layers (nn.Linear / nn.Conv2d)")
+            raise ValueError("model has no prunable layers (Linear, Conv, attention or recurrent weights)")
         self.layer_names = [n for n, _ in self.layers]
         self._src_state = {k: v.detach().clone() for k, v in self.source.state_dict().items()}
         self._scores: dict[str, dict[str, torch.Tensor]] = {}
@@ -158,9 +159,7 @@ class PruningEngine:
     @torch.no_grad()
     def _restore(self) -> None:
         """Copy the pristine weights back and drop the working copy's masks (no new model is built)."""
-        for m in self.work.modules():
-            if MASK in m._buffers:
-                del m._buffers[MASK]
+        remove_masks(self.work, inplace=True)
         for k, v in self.work.state_dict().items():
             v.copy_(self._src_state[k])
 
@@ -172,10 +171,10 @@ class PruningEngine:
     def _measure(self, model: nn.Module, setting: float, criterion: str, scope: str, granularity: str) -> ExplorerNumbers:
         """Accuracy, size (`stored_size`), effective FLOPs and per-layer sparsity of a pruned model."""
         fmt, size = stored_size(model)
-        modules = dict(model.named_modules())
+        weights = dict(prunable_weights(model))
         per_layer, nonzero, total = {}, 0, 0
         for name, src in self.layers:                      # against the unpruned shapes (units shrink layers)
-            nz = int((modules[name].weight != 0).sum())
+            nz = int((weights[name].weight != 0).sum())
             per_layer[name] = 1.0 - nz / src.weight.numel()
             nonzero, total = nonzero + nz, total + src.weight.numel()
         report = detect_layer_collapse(model, warn=False)
