@@ -1,14 +1,15 @@
-"""Bytes on disk: atomic writes, deterministic gzip, and file checksums (the one home of each)."""
+"""Bytes on disk: atomic writes, deterministic gzip and xz, and file checksums (the one home of each)."""
 from __future__ import annotations
 
 import gzip
 import hashlib
 import io
+import lzma
 import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "gzip_bytes", "file_sha256"]
+__all__ = ["atomic_write_bytes", "gzip_bytes", "xz_bytes", "unpack_compressed", "file_sha256"]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -38,6 +39,27 @@ def gzip_bytes(data: bytes) -> bytes:
     with gzip.GzipFile(filename="", mode="wb", fileobj=buf, compresslevel=9, mtime=0) as gz:
         gz.write(data)
     return buf.getvalue()
+
+
+def xz_bytes(data: bytes) -> bytes:
+    """xz (LZMA2, preset 9 + extreme, CRC64): an LZ77 + range coder, deterministic (no time stamp, no file name)."""
+    return lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=9 | lzma.PRESET_EXTREME)
+
+
+def unpack_compressed(data: bytes) -> bytes:
+    """Undo `xz_bytes` or `gzip_bytes`, told apart by their magic bytes; anything else comes back unchanged.
+
+    Raises ValueError ("a damaged xz file (...)") for a truncated or corrupted stream.
+    """
+    codec = "xz" if data[:6] == b"\xfd7zXZ\x00" else "gzip" if data[:2] == b"\x1f\x8b" else None
+    try:
+        if codec == "xz":
+            return lzma.decompress(data, format=lzma.FORMAT_XZ)
+        if codec == "gzip":
+            return gzip.decompress(data)
+    except (OSError, EOFError, lzma.LZMAError) as e:
+        raise ValueError(f"a damaged {codec} file ({e})") from e
+    return data
 
 
 def file_sha256(path: str | os.PathLike) -> str:
