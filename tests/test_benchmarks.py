@@ -242,3 +242,24 @@ def test_latency_script_quick_run_writes_its_results(tmp_path):
     assert {p.name for p in tmp_path.iterdir()} >= {"latency.md", "latency.json", "latency.png"}
     data = json.loads((tmp_path / "latency.json").read_text())
     assert data["meta"]["quick"] and len(data["tables"]["latency"]["rows"]) == 2 * 2 * 2
+
+
+def test_compression_target_runs_end_to_end_on_tiny_inputs(tmp_path):
+    import bench_compression as bcmp
+    import targets_compression as tc
+
+    assert bcmp.main(["--quick", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "compression.json").read_text())
+    measures = [r["measure"] for r in data["summary"]]
+    assert sum(m.startswith("(e1)") for m in measures) == 2 and sum(m.startswith("(e2)") for m in measures) == 3
+    assert any(m.startswith("(e3)") for m in measures)
+    for ds in ("mnist", "fashion-mnist"):
+        final = data["tables"][f"e1_{ds}"]
+        assert all(row[-1] is True for row in final["rows"])              # every file loads back identically
+    # the selection rule: the smallest file among recipes within SELECT_PP, ties to more bits
+    rows = [{"recipe": tc.Recipe(0.9, b, 1, 0.1), "val": v, "dense_val": 0.9, "bytes": n}
+            for b, v, n in ((3, 0.899, 1000), (4, 0.899, 1000), (5, 0.9, 900), (2, 0.8, 500))]
+    chosen, _ = tc.select(rows)
+    assert chosen.bits == 5
+    rows[2]["val"] = 0.85
+    assert tc.select(rows)[0].bits == 4
