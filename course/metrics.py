@@ -3,7 +3,8 @@
 `report` puts them side by side in one report card. The size of a model is defined once, by `stored_size`: the
 smallest file among the storage forms that give back that model's weights exactly (`course.export.lossless_forms`:
 dense, CSR and bitmask + fp32 for any model; fp16, int8 or a codebook for a model whose weights lie on that grid),
-in raw bytes, exactly what `save_pruned(model, path, form)` writes. The report card, the trade-offs, the widgets and notebook 07 all use it.
+in raw bytes, exactly what `save_pruned(model, path, form)` writes. The report card, the trade-offs, the widgets and
+notebooks 07-09 all use it.
 Latency comes from `course.timing`, the one timer.
 Introduced in 00_setup_and_baselines
 """

@@ -7,9 +7,10 @@ Both re-express each quantized weight through a `torch.nn.utils.parametrize` par
     then gives ∂L/∂c_k = Σ_{i : index_i = k} ∂L/∂W_i, the gradients of a cluster's weights summed, exactly the
     paper's update. Indices and masks stay fixed, so the model stays weight-shared and pruned throughout.
   - `finetune_linear_quantized`: quantization-aware training with the straight-through estimator (Bengio et al.
-    2013; Jacob et al. 2018): an fp32 shadow weight w, the forward pass uses Q(w), and ∂L/∂w = ∂L/∂Q(w) on the kept
-    positions. At the end the weights are Q(w), on the linear grid again.
-Parameters that are not quantized (biases, BatchNorm) train normally alongside. Both mutate `model`, like `train`.
+    2013; Jacob et al. 2018): an fp32 shadow weight w, the forward pass uses Q(w), and ∂L/∂w = ∂L/∂Q(w) on the
+    kept positions. At the end the weights are Q(w), on the linear grid again.
+Parameters that are not quantized (biases, BatchNorm) train normally alongside. Both mutate `model`, like
+`train`.
 Introduced in 09_beyond_pruning
 """
 from __future__ import annotations
@@ -110,5 +111,6 @@ def finetune_linear_quantized(model: nn.Module, train_loader: Iterable, *, bits:
     `model`, which ends on the grid (as from `quantize(model, bits, per_channel=per_channel)`)."""
     bits = arguments.integer(bits, "bits", low=2, high=8)
     per_channel = arguments.boolean(per_channel, "per_channel")
-    parametrizations = {name: StraightThrough(bits, kept_positions(m), per_channel) for name, m in prunable_layers(model)}
+    parametrizations = {name: StraightThrough(bits, kept_positions(m), per_channel)
+                        for name, m in prunable_layers(model)}
     return _train_parametrized(model, parametrizations, train_loader, dict(train_kwargs, epochs=epochs, lr=lr))

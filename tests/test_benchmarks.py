@@ -256,10 +256,13 @@ def test_compression_target_runs_end_to_end_on_tiny_inputs(tmp_path):
     for ds in ("mnist", "fashion-mnist"):
         final = data["tables"][f"e1_{ds}"]
         assert all(row[-1] is True for row in final["rows"])              # every file loads back identically
-    # the selection rule: the smallest file among recipes within SELECT_PP, ties to more bits
-    rows = [{"recipe": tc.Recipe(0.9, b, 1, 0.1), "val": v, "dense_val": 0.9, "bytes": n}
-            for b, v, n in ((3, 0.899, 1000), (4, 0.899, 1000), (5, 0.9, 900), (2, 0.8, 500))]
-    chosen, _ = tc.select(rows)
-    assert chosen.bits == 5
-    rows[2]["val"] = 0.85
-    assert tc.select(rows)[0].bits == 4
+    # the selection rule: the smallest file within SELECT_PP; at its sparsity, more bits when within one SE
+    def rec(s, b, v, n):
+        return {"recipe": tc.Recipe(s, b, 1, 0.1), "val": v, "dense_val": 0.9, "bytes": n}
+
+    rows = [rec(0.9, 3, 0.899, 1000), rec(0.9, 4, 0.8985, 1100), rec(0.95, 3, 0.85, 500)]
+    assert tc.select(rows, 800)[0] == tc.Recipe(0.9, 4, 1, 0.1)          # 3 vs 4 bits: a tie on 800 images
+    rows[1]["val"] = 0.85
+    assert tc.select(rows, 800)[0].bits == 3                              # 4 bits now measurably worse
+    rows[0]["val"] = rows[1]["val"] = 0.5
+    assert tc.select(rows, 800)[0].sparsity == 0.95                       # nothing qualifies: the smallest drop

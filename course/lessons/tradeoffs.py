@@ -149,7 +149,8 @@ def measure(model: nn.Module, config: Config, test_loader: Iterable, *, latency_
                                input_shape=input_shape)[config.name]
     form, size = stored_size(model)
     return {"name": config.name, "kind": config.kind, "amount": float(config.amount), "scope": config.scope,
-            "quant": config.quant, "bits": config.bits if config.quant else None, "accuracy": evaluate(model, test_loader), "size_bytes": size, "format": form,
+            "quant": config.quant, "bits": config.bits if config.quant else None,
+            "accuracy": evaluate(model, test_loader), "size_bytes": size, "format": form,
             "nonzero": count_params(model).nonzero,
             "flops": count_flops(model, input_shape).effective, "latency_ms": float(latency_ms)}
 
