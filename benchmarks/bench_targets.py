@@ -121,7 +121,7 @@ def part_c(args, ctx: dict) -> tuple[list[str], dict[str, Table], list[dict]]:
         tables[f"c_{ds}"] = table
         best = max((r for r in table if r["identical"]), key=lambda r: r["ratio"])
         summary.append({"benchmark": "targets", "measure": f"(c) {label}: smallest file that round-trips",
-                        "result": f"{best['status']}: {best['form']}{' + gzip' if best['gzip'] else ''}, "
+                        "result": f"{best['status']}: {best['form']}{' + xz' if best['xz'] else ''}, "
                                   f"{best['bytes']:,} bytes, {best['ratio']:.1f}× smaller than dense"})
         sections.append(f"### {label}\n\n" + benchkit.markdown(table))
     head = (f"## (c) File ≥ {tst.RATIO_TARGET:.0f}× smaller, identical outputs after loading\n\n"
@@ -192,7 +192,7 @@ def plot(tables: dict[str, Table]):
                        [r["speedup / FLOP ratio"] for r in t], tsd.SPEEDUP_SHARE, False))
     storage = [(k, r) for k, t in tables.items() if k.startswith("c_") for r in t]
     if storage:
-        panels.append(("(c) dense bytes / file bytes", [f"{k[2:7]} {r['form'][:12]}{'+gz' if r['gzip'] else ''}"
+        panels.append(("(c) dense bytes / file bytes", [f"{k[2:7]} {r['form'][:12]}{'+xz' if r['xz'] else ''}"
                                                         for k, r in storage], [r["ratio"] for _, r in storage],
                        tst.RATIO_TARGET, True))
     if "d" in tables:

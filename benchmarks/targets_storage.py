@@ -1,8 +1,9 @@
 """Target (c): the 95%-sparse LeNet-300-100 saves to a file >= 20x smaller than the dense state_dict and loads back
 to identical outputs.
 
-Every storage form of `course.export` is written with `save_pruned`, optionally gzip'd (level 9), read back with
-`load_pruned` and compared with the model it stores. A lossless fp32 form cannot reach 20x at 95% sparsity: the
+Every storage form of notebook 02 (`course.export.FORMATS` without the quantized forms of target (e)) is written
+with `save_pruned`, optionally xz-compressed (`compress=True`), read back with `load_pruned` and compared with the
+model it stores. A lossless fp32 form cannot reach 20x at 95% sparsity: the
 kept values alone take 4 bytes × 5% = 1/20 of the dense weights. So the target form stores fp16 values: the model
 is first rounded to fp16 (its accuracy is reported), and the file then holds that model exactly.
 """
@@ -17,13 +18,14 @@ import torch
 from torch import nn
 
 from course.export import FORMATS, load_pruned, save_pruned
+from course.quantized_forms import QUANTIZED_FORMATS
 from course.files import atomic_write_bytes
 from course.pruning.masks import MASK
 from course.table import Table
 from course import evaluate
 
 RATIO_TARGET = 20.0
-COLUMNS = ["form", "gzip", "stores", "bytes", "ratio", "max |Δ logit|", "identical", "status"]
+COLUMNS = ["form", "xz", "stores", "bytes", "ratio", "max |Δ logit|", "identical", "status"]
 
 
 def round_fp16(model: nn.Module) -> nn.Module:
@@ -45,9 +47,9 @@ def dense_file_bytes(model: nn.Module, folder: Path) -> int:
     return atomic_write_bytes(folder / "dense_state_dict.pt", buf.getvalue()).stat().st_size
 
 
-def save_and_load(model: nn.Module, template: nn.Module, folder: Path, fmt: str, gz: bool) -> tuple[int, nn.Module]:
-    """Write `model` with `save_pruned` (gzip'd when `gz`), read it back with `load_pruned`."""
-    path = save_pruned(model, folder / f"model_{fmt}.pt{'.gz' if gz else ''}", fmt, compress=gz)
+def save_and_load(model: nn.Module, template: nn.Module, folder: Path, fmt: str, xz: bool) -> tuple[int, nn.Module]:
+    """Write `model` with `save_pruned` (xz-compressed when `xz`), read it back with `load_pruned`."""
+    path = save_pruned(model, folder / f"model_{fmt}.pt{'.xz' if xz else ''}", fmt, compress=xz)
     return path.stat().st_size, load_pruned(path, template)
 
 
@@ -59,7 +61,7 @@ def _max_diff(a: nn.Module, b: nn.Module, x: torch.Tensor) -> tuple[float, bool]
 
 def storage_table(dense: nn.Module, pruned: nn.Module, template: nn.Module, x: torch.Tensor, *, test_loader=None,
                   folder: Path | None = None) -> tuple[Table, dict]:
-    """One row per (form, gzip): file bytes, ratio = dense state_dict bytes / bytes, and whether loading into a
+    """One row per (form, xz): file bytes, ratio = dense state_dict bytes / bytes, and whether loading into a
     fresh `template` gives outputs identical to the model the file stores (the fp32 pruned model; its fp16
     rounding for bitmask_fp16)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -67,14 +69,14 @@ def storage_table(dense: nn.Module, pruned: nn.Module, template: nn.Module, x: t
         dense_bytes = dense_file_bytes(dense, folder)
         rounded = round_fp16(pruned)
         rows = []
-        for fmt in FORMATS:
+        for fmt in (f for f in FORMATS if f not in QUANTIZED_FORMATS):
             stored = rounded if fmt == "bitmask_fp16" else pruned
-            for gz in (False, True):
-                size, loaded = save_and_load(stored, template, folder, fmt, gz)
+            for xz in (False, True):
+                size, loaded = save_and_load(stored, template, folder, fmt, xz)
                 diff, same = _max_diff(stored, loaded, x)
                 ratio = dense_bytes / size
                 ok = same and ratio >= RATIO_TARGET
-                rows.append((fmt, gz, "fp16-rounded" if stored is rounded else "fp32 pruned", size, ratio, diff, same,
+                rows.append((fmt, xz, "fp16-rounded" if stored is rounded else "fp32 pruned", size, ratio, diff, same,
                              "PASS" if ok else "MISS"))
     extra = {"dense_bytes": dense_bytes}
     if test_loader is not None:

@@ -9,9 +9,9 @@ submodule shares a name with a function (the loop lives in `course.training`, `s
     config, arguments, files, table, source, inputs        foundation
     data/                                                   datasets, loaders, `python -m course.data`
     models                                                  LeNet-300-100, LeNet-5, VGGSmall, TinyResNet
-    pruning/                                                the engine (never imports training)
-    timing, metrics, export                                 the one timer, what pruning buys, small files
-    training, checkpoints                                   the masked training loop, train-or-load
+    pruning/, quantization                                  the engine (never imports training); quantized weights
+    timing, metrics, export, quantized_forms                the one timer, what pruning buys, small files
+    training, quantized_training, checkpoints               the masked training loop, fine-tuning quantized models
     lessons/, widgets/, checks/                             notebook experiments, explorers, exercise checks
 """
 from __future__ import annotations
@@ -45,7 +45,11 @@ _EXPORTS = {
                                 "random_scores"],
     "course.timing": ["latency", "LatencyResult", "fastest_rounds", "best_of_rounds"],
     "course.metrics": ["evaluate", "count_params", "size_bytes", "stored_size", "size_table", "count_flops", "report"],
-    "course.export": ["save_pruned", "load_pruned", "to_bytes", "FORMATS", "LOSSLESS"],
+    "course.export": ["save_pruned", "load_pruned", "to_bytes", "FORMATS", "LOSSLESS", "EXACT_ON_GRID", "exact_for",
+                      "lossless_forms"],
+    "course.quantization": ["quantize", "linear_quantize", "kmeans_1d", "shared_codebook", "int_grid"],
+    "course.quantized_training": ["finetune_centroids", "finetune_linear_quantized", "SharedWeights",
+                                  "StraightThrough"],
     "course.training": ["train", "finetuner", "gradual_pruning", "make_optimizer", "History"],
     "course.checkpoints": ["train_or_load", "RECIPES", "checkpoint_key", "find_checkpoint"],
     "course.lessons.sweeps": ["prune_and_evaluate", "sparsity_curve", "largest_sparsity_within"],
@@ -55,6 +59,9 @@ _EXPORTS = {
     "course.lessons.tradeoffs": ["Config", "prune_config", "build", "latencies", "measure", "sweep", "pareto_front",
                                  "pick", "points_table"],
     "course.lessons.diagrams": ["draw_dependency_group"],
+    "course.lessons.semi_structured": ["draw_nm_pattern", "semi_structured_speedup"],
+    "course.lessons.quantization": ["quantization_sweep", "dynamic_int8"],
+    "course.lessons.coding": ["file_breakdown", "coding_costs", "entropy_bits", "huffman_bits", "relative_index"],
     "course.widgets": ["sparsity_explorer", "scope_explorer", "explore_sparsity", "compare_scopes"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -15,17 +15,22 @@ and k kept (its course mask, else its nonzeros):
   - "bitmask_fp32": `np.packbits` mask (n/8 bytes) + the kept values in fp32 (4k bytes).
   - "bitmask_fp16": the same with fp16 values (2k bytes); lossy: each kept weight is rounded to fp16
                     (relative error <= 2**-11), so outputs match the original only to within that rounding.
+  - "bitmask_int8", "bitmask_codebook": the mask + int8 values and per-channel scales, or b-bit packed indices and a
+                    codebook, for quantized models (`course.quantized_forms`).
 Biases, norm parameters and buffers are stored as they are (fp32) in every form. Sparse entries are named by mask
 key ("fc1", "lstm.weight_hh_l1", see `course.pruning.masks`).
 
-`LOSSLESS` names the forms that can be a model's size: they give back every weight exactly, and
-`course.metrics.stored_size` takes the smallest of them. course_masks and torch_prune are lossless too, but they hold
-the dense tensors plus masks, so they are never smaller than dense; bitmask_fp16 rounds the values.
-Introduced in 02_unstructured (the storage forms); files for export in 07_metrics_tradeoffs
+A form is lossless *for a model* when it gives back every weight of that model exactly (`exact_for`). `LOSSLESS`
+forms are exact for every model; `EXACT_ON_GRID` forms only for models whose weights already lie on their grid (fp16
+numbers, a linear int grid, a shared codebook), which is what `course.quantization.quantize` makes. A model's size,
+`course.metrics.stored_size`, is the smallest of its `lossless_forms`. course_masks and torch_prune are lossless
+too, but they hold the dense tensors plus masks, so they are never smaller than dense.
+`compress=True` adds xz (LZMA2, an LZ77 + range coder) on top of any form: the entropy-coding stage.
+Introduced in 02_unstructured (the storage forms); files for export in 07_metrics_tradeoffs; quantized forms and
+xz in 09_beyond_pruning
 """
 from __future__ import annotations
 
-import gzip
 import io
 import os
 import pickle
@@ -39,18 +44,22 @@ import torch
 from torch import nn
 
 from course import arguments
-from course.files import FileFormatError, atomic_write_bytes, gzip_bytes, seal, unseal
+from course.files import FileFormatError, atomic_write_bytes, seal, unpack_compressed, unseal, xz_bytes
 from course.pruning.masks import MASK, apply_masks, check_masks, mask_name, masked_parameters, owners, remove_masks, \
     weight_key
 from course.pruning.reparam import to_torch_prune
 from course.pruning.targets import weight_matrices
+from course.quantized_forms import QUANTIZED_FORMATS, decode_values, encode_values, exact
 
-__all__ = ["FORMATS", "SPARSE_FORMATS", "LOSSLESS", "to_bytes", "save_pruned", "load_pruned"]
+__all__ = ["FORMATS", "SPARSE_FORMATS", "LOSSLESS", "EXACT_ON_GRID", "exact_for", "lossless_forms", "to_bytes",
+           "save_pruned", "load_pruned"]
 
-SPARSE_FORMATS = ("csr", "bitmask_fp32", "bitmask_fp16")
+SPARSE_FORMATS = ("csr", "bitmask_fp32", "bitmask_fp16") + QUANTIZED_FORMATS
 FORMATS = ("dense", "course_masks", "torch_prune") + SPARSE_FORMATS
-#: The forms a model's size is the smallest of: every weight comes back exactly (see the module docstring).
+#: Forms that give back every weight of any model exactly (see the module docstring).
 LOSSLESS = ("dense", "csr", "bitmask_fp32")
+#: Forms that give back every weight exactly only when the weights already lie on the form's grid.
+EXACT_ON_GRID = ("bitmask_fp16",) + QUANTIZED_FORMATS
 _VERSION = 2                                        # 1: entries for Linear/Conv2d weights only; 2: every weight matrix
 
 
@@ -80,8 +89,14 @@ def _encode_sparse(model: nn.Module, fmt: str) -> dict:
         else:
             bits = np.packbits(kept.flatten().numpy())                                 # (ceil(n/8),) uint8
             entry["bits"] = torch.from_numpy(bits)
-            values = w.flatten()[kept.flatten()]
-            entry["values"] = values.half() if fmt == "bitmask_fp16" else values.contiguous()
+            if fmt in QUANTIZED_FORMATS:
+                try:
+                    entry |= encode_values(t, fmt)
+                except ValueError as e:
+                    raise ValueError(f"layer {t.name!r}: {e}") from None
+            else:
+                values = w.flatten()[kept.flatten()]
+                entry["values"] = values.half() if fmt == "bitmask_fp16" else values.contiguous()
         sparse[t.name] = entry
     masked = [t.name for t in matrices if t.mask is not None]
     return {"course_format": fmt, "version": _VERSION, "model": type(model).__name__,
@@ -116,6 +131,21 @@ def _payload(model: nn.Module, fmt: str):
     return state
 
 
+def exact_for(model: nn.Module, fmt: str) -> bool:
+    """Whether form `fmt` gives back every weight of `model` exactly: always, except for an `EXACT_ON_GRID` form
+    whose grid some layer's weights are not on (then the form rounds them)."""
+    arguments.choice(fmt, FORMATS, "storage format")
+    return fmt not in EXACT_ON_GRID or all(exact(t, fmt) for t in weight_matrices(model))
+
+
+def lossless_forms(model: nn.Module) -> tuple[str, ...]:
+    """The candidates for `model`'s size: `LOSSLESS`, plus each `EXACT_ON_GRID` form that stores it exactly.
+
+    (course_masks and torch_prune are exact too, but hold the dense tensors plus masks: never smaller than dense.)
+    """
+    return LOSSLESS + tuple(f for f in EXACT_ON_GRID if exact_for(model, f))
+
+
 def to_bytes(model: nn.Module, fmt: str = "dense") -> bytes:
     """The exact bytes of `model` saved in storage form `fmt` (see `FORMATS`), checksum trailer included."""
     buf = io.BytesIO()
@@ -127,7 +157,8 @@ def save_pruned(model: nn.Module, path: str | os.PathLike, fmt: str = "bitmask_f
                 compress: bool = False) -> Path:
     """Write `model` to `path` in storage form `fmt` atomically; the file length equals `size_bytes(model, fmt)`.
 
-    `compress=True` gzips the file (length `size_bytes(model, fmt, compressed=True)`); `load_pruned` reads both.
+    `compress=True` xz-compresses the file (length `size_bytes(model, fmt, compressed=True)`); `load_pruned` reads
+    raw, xz and gzip files (earlier versions of the course gzipped).
     A model whose weights disagree with its masks (written behind them) is refused: `MaskMismatchError`.
     """
     arguments.choice(fmt, FORMATS, "storage format")
@@ -135,7 +166,7 @@ def save_pruned(model: nn.Module, path: str | os.PathLike, fmt: str = "bitmask_f
     if isinstance(model, nn.Module):
         check_masks(model)
     data = to_bytes(model, fmt)
-    return atomic_write_bytes(path, gzip_bytes(data) if compress else data)
+    return atomic_write_bytes(path, xz_bytes(data) if compress else data)
 
 
 def _decode_weight(entry: dict, fmt: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,7 +185,8 @@ def _decode_weight(entry: dict, fmt: str) -> tuple[torch.Tensor, torch.Tensor]:
         return csr.to_dense().reshape(shape), kept.to_dense().bool().reshape(shape)
     kept = torch.from_numpy(np.unpackbits(entry["bits"].numpy(), count=n).astype(bool)).reshape(shape)
     weight = torch.zeros(n, dtype=torch.float32)
-    weight[kept.flatten()] = entry["values"].float()
+    values = decode_values(entry, kept, fmt) if fmt in QUANTIZED_FORMATS else entry["values"]
+    weight[kept.flatten()] = values.float()
     return weight.reshape(shape), kept
 
 
@@ -171,13 +203,12 @@ def _mismatch(template: nn.Module, have: dict[str, torch.Size], want: dict[str, 
 
 
 def _read(path: Path):
-    """The object in a file `save_pruned` wrote (gzip'd or not), its checksum verified; FileFormatError otherwise."""
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":                          # gzip magic: written by save_pruned(compress=True)
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise FileFormatError(f"{path} is a damaged gzip file ({e}); save the model again") from e
+    """The object in a file `save_pruned` wrote (xz'd, gzip'd or raw), its checksum verified; FileFormatError
+    otherwise."""
+    try:
+        raw = unpack_compressed(path.read_bytes())      # xz or gzip: written by save_pruned(compress=True)
+    except ValueError as e:
+        raise FileFormatError(f"{path} is {e}; save the model again") from e
     raw = unseal(raw, path)
     try:
         return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)

@@ -1,4 +1,4 @@
-"""Bytes on disk: atomic writes, deterministic gzip, file checksums, a checksum trailer and a file lock (the one
+"""Bytes on disk: atomic writes, deterministic gzip and xz, file checksums, a checksum trailer and a file lock (the one
 home of each).
 
     atomic_write_bytes(path, seal(data))       # the file ends in a 45-byte sha256 trailer
@@ -11,13 +11,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import lzma
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["FileFormatError", "atomic_write_bytes", "gzip_bytes", "file_sha256", "TRAILER", "seal", "is_sealed", "unseal",
+__all__ = ["FileFormatError", "atomic_write_bytes", "gzip_bytes", "xz_bytes", "unpack_compressed", "file_sha256", "TRAILER", "seal", "is_sealed", "unseal",
            "file_lock"]
 
 #: The trailer `seal` appends: this tag, then the 32-byte sha256 of everything before it. Zip readers (torch.load)
@@ -57,6 +58,27 @@ def gzip_bytes(data: bytes) -> bytes:
     with gzip.GzipFile(filename="", mode="wb", fileobj=buf, compresslevel=9, mtime=0) as gz:
         gz.write(data)
     return buf.getvalue()
+
+
+def xz_bytes(data: bytes) -> bytes:
+    """xz (LZMA2, preset 9 + extreme, CRC64): an LZ77 + range coder, deterministic (no time stamp, no file name)."""
+    return lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=9 | lzma.PRESET_EXTREME)
+
+
+def unpack_compressed(data: bytes) -> bytes:
+    """Undo `xz_bytes` or `gzip_bytes`, told apart by their magic bytes; anything else comes back unchanged.
+
+    Raises ValueError ("a damaged xz file (...)") for a truncated or corrupted stream.
+    """
+    codec = "xz" if data[:6] == b"\xfd7zXZ\x00" else "gzip" if data[:2] == b"\x1f\x8b" else None
+    try:
+        if codec == "xz":
+            return lzma.decompress(data, format=lzma.FORMAT_XZ)
+        if codec == "gzip":
+            return gzip.decompress(data)
+    except (OSError, EOFError, lzma.LZMAError) as e:
+        raise ValueError(f"a damaged {codec} file ({e})") from e
+    return data
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -1,8 +1,10 @@
 """What pruning buys, measured: accuracy, parameters, bytes on disk, FLOPs and latency, with torch's own tools.
 
 `report` puts them side by side in one report card. The size of a model is defined once, by `stored_size`: the
-smallest file among the lossless storage forms (`course.export.LOSSLESS`), in raw bytes, exactly what
-`save_pruned(model, path, form)` writes. The report card, the trade-offs, the widgets and notebook 07 all use it.
+smallest file among the storage forms that give back that model's weights exactly (`course.export.lossless_forms`:
+dense, CSR and bitmask + fp32 for any model; fp16, int8 or a codebook for a model whose weights lie on that grid),
+in raw bytes, exactly what `save_pruned(model, path, form)` writes. The report card, the trade-offs, the widgets and
+notebooks 07-09 all use it.
 Latency comes from `course.timing`, the one timer.
 Introduced in 00_setup_and_baselines
 """
@@ -16,8 +18,8 @@ import torch
 from torch import nn
 
 from course import arguments
-from course.export import FORMATS, LOSSLESS, to_bytes
-from course.files import gzip_bytes
+from course.export import FORMATS, exact_for, lossless_forms, to_bytes
+from course.files import xz_bytes
 from course.flops import FlopCount, count_flops
 from course.inputs import batches, eval_mode, leading_size, model_device
 from course.table import Table
@@ -81,37 +83,47 @@ def count_params(model: nn.Module) -> ParamCount:
 
 
 def size_bytes(model: nn.Module, fmt: str = "dense", *, compressed: bool = False) -> int:
-    """Bytes of `model` stored in form `fmt` (see `course.export.FORMATS`): len(torch.save bytes), or len(gzip(them)).
+    """Bytes of `model` stored in form `fmt` (see `course.export.FORMATS`): len(torch.save bytes), or len(xz(them)).
 
-    The bytes are exactly what `course.export.save_pruned(model, path, fmt)` writes, so this is the file's size.
-    gzip uses level 9 and mtime=0 (deterministic).
+    The bytes are exactly what `course.export.save_pruned(model, path, fmt, compress=compressed)` writes, so this is
+    the file's size. xz: LZMA2 at preset 9 + extreme (deterministic).
     """
     data = to_bytes(model, fmt)
-    return len(gzip_bytes(data)) if compressed else len(data)
+    return len(xz_bytes(data)) if compressed else len(data)
 
 
 def stored_size(model: nn.Module) -> tuple[str, int]:
-    """THE size of a model: (form, bytes) of its smallest lossless file, min over `LOSSLESS` of `size_bytes(model, form)`.
+    """THE size of a model: (form, bytes) of its smallest lossless file, min over `lossless_forms(model)` of
+    `size_bytes(model, form)`.
 
-    Raw bytes, not gzip'd: exactly what `save_pruned(model, path, form)` writes. Ties go to the earlier form in
-    `LOSSLESS` (dense, csr, bitmask_fp32).
+    Lossless for this model: the form gives back its weights exactly (dense, csr, bitmask_fp32 always; bitmask_fp16,
+    bitmask_int8, bitmask_codebook when its weights lie on their grid, e.g. after `quantize`). Raw bytes, not
+    compressed: exactly what `save_pruned(model, path, form)` writes. Ties go to the earlier form.
     """
-    size, _, form = min((size_bytes(model, f), i, f) for i, f in enumerate(LOSSLESS))
+    size, _, form = min((size_bytes(model, f), i, f) for i, f in enumerate(lossless_forms(model)))
     return form, size
 
 
 def size_table(model: nn.Module) -> Table:
-    """Every storage form's size in bytes, raw and gzip'd, with ratio = dense raw bytes / this form's bytes."""
+    """Every storage form's size in bytes, raw and xz'd, with ratio = dense raw bytes / this form's bytes.
+
+    "exact" says whether the form gives back this model's weights exactly (`course.export.exact_for`); a form that
+    cannot hold the model at all (a codebook for weights that are not shared) shows no bytes.
+    """
     rows = []
     dense = size_bytes(model, "dense")
     for fmt in FORMATS:
-        data = to_bytes(model, fmt)
-        gz = len(gzip_bytes(data))
-        rows.append((fmt, len(data), gz, dense / len(data), dense / gz))
-    return Table(["format", "bytes", "gzip bytes", "ratio", "gzip ratio"], rows, title="Storage size",
-                 formats={"bytes": "bytes", "gzip bytes": "bytes", "ratio": ".2f", "gzip ratio": ".2f"},
-                 note="ratio = dense bytes / bytes; bitmask_fp16 is lossy (values rounded to fp16); "
-                      "a model's size (stored_size) is the smallest of dense, csr and bitmask_fp32, raw")
+        try:
+            data = to_bytes(model, fmt)
+        except ValueError:                                  # bitmask_codebook of a model that is not weight-shared
+            rows.append((fmt, False, None, None, None, None))
+            continue
+        xz = len(xz_bytes(data))
+        rows.append((fmt, exact_for(model, fmt), len(data), xz, dense / len(data), dense / xz))
+    return Table(["format", "exact", "bytes", "xz bytes", "ratio", "xz ratio"], rows, title="Storage size",
+                 formats={"bytes": "bytes", "xz bytes": "bytes", "ratio": ".2f", "xz ratio": ".2f"},
+                 note="ratio = dense bytes / bytes; exact = gives back this model's weights exactly; a model's size "
+                      "(stored_size) is the smallest exact form, raw; xz is the entropy-coding stage on top")
 
 
 class ReportCard(Table):

@@ -255,3 +255,27 @@ def test_latency_script_quick_run_writes_its_results(tmp_path):
     assert {p.name for p in tmp_path.iterdir()} >= {"latency.md", "latency.json", "latency.png"}
     data = json.loads((tmp_path / "latency.json").read_text())
     assert data["meta"]["quick"] and len(data["tables"]["latency"]["rows"]) == 2 * 2 * 2
+
+
+def test_compression_target_runs_end_to_end_on_tiny_inputs(tmp_path):
+    import bench_compression as bcmp
+    import targets_compression as tc
+
+    assert bcmp.main(["--quick", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "compression.json").read_text())
+    measures = [r["measure"] for r in data["summary"]]
+    assert sum(m.startswith("(e1)") for m in measures) == 2 and sum(m.startswith("(e2)") for m in measures) == 3
+    assert any(m.startswith("(e3)") for m in measures)
+    for ds in ("mnist", "fashion-mnist"):
+        final = data["tables"][f"e1_{ds}"]
+        assert all(row[-1] is True for row in final["rows"])              # every file loads back identically
+    # the selection rule: the smallest file within SELECT_PP; at its sparsity, more bits when within one SE
+    def rec(s, b, v, n):
+        return {"recipe": tc.Recipe(s, b, 1, 0.1), "val": v, "dense_val": 0.9, "bytes": n}
+
+    rows = [rec(0.9, 3, 0.899, 1000), rec(0.9, 4, 0.8985, 1100), rec(0.95, 3, 0.85, 500)]
+    assert tc.select(rows, 800)[0] == tc.Recipe(0.9, 4, 1, 0.1)          # 3 vs 4 bits: a tie on 800 images
+    rows[1]["val"] = 0.85
+    assert tc.select(rows, 800)[0].bits == 3                              # 4 bits now measurably worse
+    rows[0]["val"] = rows[1]["val"] = 0.5
+    assert tc.select(rows, 800)[0].sparsity == 0.95                       # nothing qualifies: the smallest drop

@@ -266,6 +266,24 @@ def test_make_loaders_rejects_bad_sizes(tmp_path):
         data.make_loaders("mnist", root=tmp_path, download=False, train_size=9000)
 
 
+def test_a_validation_split_comes_from_the_training_images_and_never_overlaps(tmp_path):
+    train, val, test = data.make_loaders("mnist", root=tmp_path, download=False, val_size=800, test_size=300)
+    assert (len(train.dataset), len(val.dataset), len(test.dataset)) == (7200, 800, 300)
+    images = data.load_dataset("mnist", "train", download=False).images
+    both = torch.cat([train.dataset.images, val.dataset.images])
+    assert sorted(map(bytes, both.numpy())) == sorted(map(bytes, images.numpy()))    # a partition of train
+    counts = torch.bincount(data.load_dataset("mnist", "train", download=False).labels) / 10
+    assert ((torch.bincount(val.dataset.labels) - counts).abs() <= 1).all()          # stratified
+    assert val.dataset.info.variant == "10k-subset" and not isinstance(val.sampler, torch.utils.data.RandomSampler)
+    again = data.make_loaders("mnist", root=tmp_path, download=False, val_size=800, train_size=1000)
+    assert torch.equal(again[1].dataset.labels, val.dataset.labels) and len(again[0].dataset) == 1000
+    assert not set(map(bytes, again[0].dataset.images.numpy())) & set(map(bytes, val.dataset.images.numpy()))
+    with pytest.raises(ValueError, match="val_size must be an int between 1 and 7999"):
+        data.make_loaders("mnist", root=tmp_path, download=False, val_size=8000)
+    with pytest.raises(ValueError, match="train_size must be an int between 1 and 7200"):
+        data.make_loaders("mnist", root=tmp_path, download=False, val_size=800, train_size=7201)
+
+
 def test_held_out_batch_is_stratified_and_seeded(tmp_path):
     X, y = data.held_out_batch("mnist", 500, root=tmp_path, download=False)
     assert X.shape == (500, 1, 28, 28) and X.dtype == torch.float32 and y.dtype == torch.int64

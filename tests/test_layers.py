@@ -20,9 +20,9 @@ LAYERS = {
     "course.inputs": 0,
     "course.data": 1,
     "course.models": 2,
-    "course.pruning": 3,
-    "course.timing": 4, "course.export": 4, "course.metrics": 4, "course.flops": 4,
-    "course.training": 5,
+    "course.pruning": 3, "course.quantization": 3,
+    "course.timing": 4, "course.export": 4, "course.metrics": 4, "course.flops": 4, "course.quantized_forms": 4,
+    "course.training": 5, "course.quantized_training": 5,
     "course.checkpoints": 6,
     "course.lessons": 7, "course.widgets": 7, "course.checks": 7,
     "course": 8,                                              # course/__init__.py: the lazy exports

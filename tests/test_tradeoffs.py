@@ -128,6 +128,30 @@ def test_measure_and_sweep_give_one_real_point_per_config():
     assert (again["format"], again["size_bytes"]) == stored_size(rebuilt)          # one size, everywhere
 
 
+def test_quantized_configs_are_built_named_sized_and_picked_like_any_other():
+    model = lenet300()
+    train_loader, test_loader = loaders()
+    configs = [Config("dense"), Config("dense", quant="linear", bits=8), Config("unstructured", 0.9, "global"),
+               Config("unstructured", 0.9, "global", quant="kmeans", bits=4)]
+    points = tradeoffs.sweep(model, configs, train_loader, test_loader, epochs=1, lr=0.01, batch_size=4,
+                             repeats=1, min_run_time=0.01, progress=False)
+    names = [p["name"] for p in points]
+    assert names == ["dense", "dense + int8", "unstructured 90% global", "unstructured 90% global + 4-bit k-means"]
+    dense, int8, pruned, both = points
+    assert int8["format"] == "bitmask_int8" and both["format"] == "bitmask_codebook"
+    assert both["size_bytes"] < pruned["size_bytes"] < dense["size_bytes"] and int8["size_bytes"] < dense["size_bytes"]
+    assert (int8["quant"], int8["bits"], pruned["quant"], pruned["bits"]) == ("linear", 8, None, None)
+    assert [Config.of(p) for p in points] == configs                          # a point says how to re-make it
+    rebuilt = build(model, configs[3], train_loader, epochs=1, lr=0.01)
+    assert stored_size(rebuilt) == (both["format"], both["size_bytes"])
+    assert all(torch.unique(m.weight[m.prune_mask]).numel() <= 16 for m in (rebuilt.fc1, rebuilt.fc2, rebuilt.fc3))
+    assert pick(points, max_size=pruned["size_bytes"] - 1)["name"] == both["name"]     # only "both" fits
+    with pytest.raises(ValueError, match="quant"):
+        Config("dense", quant="log")
+    with pytest.raises(ValueError, match="bits"):
+        Config("dense", quant="linear", bits=1)
+
+
 def test_sweep_refuses_repeated_configs():
     train_loader, test_loader = loaders()
     with pytest.raises(ValueError, match="configs repeat"):

@@ -1,6 +1,7 @@
 """Data loaders: seeded stratified subsets, the normalised view they iterate over, and a held-out batch.
 
     train_loader, test_loader = make_loaders("mnist", batch_size=128)     # normalised float32 (B, C, H, W), int64
+    train_loader, val_loader, test_loader = make_loaders("mnist", val_size=800)   # a validation split too
     X, y = held_out_batch("mnist", 1000)                                  # a stratified batch of test images
 
 Fast mode (`COURSE_FAST=1`) shrinks the splits to stratified subsets; it never changes which code runs.
@@ -99,27 +100,48 @@ def _size(value: int | None, total: int, fast_default: int, name: str) -> int | 
 def make_loaders(
     name: str, *, batch_size: int = 128, test_batch_size: int = 1000, root: str | Path | None = None,
     download: bool = True, train_size: int | None = None, test_size: int | None = None, seed: int = 0,
-    num_workers: int = 0,
-) -> tuple[DataLoader, DataLoader]:
-    """(train_loader, test_loader) of normalised float32 (B, C, H, W) and int64 labels; seeded shuffle and subsets."""
+    num_workers: int = 0, val_size: int | None = None,
+) -> tuple[DataLoader, ...]:
+    """(train_loader, test_loader) of normalised float32 (B, C, H, W) and int64 labels; seeded shuffle and subsets.
+
+    `val_size=n` carves a stratified validation split of n images out of the *training* images first (seeded by
+    `seed`, never from the test images), draws `train_size` from the rest, and returns (train, val, test) loaders.
+    Choose recipes on the validation split and report the test accuracy only at the end.
+    """
     batch_size = arguments.integer(batch_size, "batch_size", low=1)
     test_batch_size = arguments.integer(test_batch_size, "test_batch_size", low=1)
     train, test = load_splits(name, root=root, download=download)
     mean, std = normalization(name)
-    n_train = _size(train_size, len(train), 2000, "train_size")
+    pool = np.arange(len(train))                                         # training images the train split draws from
+    val_idx = None
+    if val_size is not None:
+        val_size = arguments.integer(val_size, "val_size", low=1, high=len(train) - 1,
+                                     meaning="validation images taken from the training split")
+        val_idx = stratified_indices(train.labels, val_size, seed)
+        pool = np.setdiff1d(pool, val_idx)
+    n_train = _size(train_size, len(pool), 2000, "train_size")
     n_test = _size(test_size, len(test), 1000, "test_size")
-    train_idx = None if n_train is None else stratified_indices(train.labels, n_train, seed)
+    train_idx = None if n_train is None and val_idx is None else \
+        pool if n_train is None else pool[stratified_indices(train.labels[pool], n_train, seed)]
     test_idx = None if n_test is None else stratified_indices(test.labels, n_test, seed)
     train_ds = NormalizedDataset(train.images, train.labels, mean, std, train_idx)
     test_ds = NormalizedDataset(test.images, test.labels, mean, std, test_idx)
-    for ds, src in ((train_ds, train), (test_ds, test)):
+    sets = [(train_ds, train), (test_ds, test)]
+    if val_idx is not None:
+        val_ds = NormalizedDataset(train.images, train.labels, mean, std, val_idx)
+        sets.append((val_ds, train))
+    for ds, src in sets:
         ds.info, ds.classes = src.info, src.classes
     gen = torch.Generator().manual_seed(seed)
     train_loader = DataLoader(train_ds, batch_size=batch_size, shuffle=True, generator=gen,
                               num_workers=num_workers, collate_fn=keep_batch)
     test_loader = DataLoader(test_ds, batch_size=test_batch_size, shuffle=False,
                              num_workers=num_workers, collate_fn=keep_batch)
-    return train_loader, test_loader
+    if val_idx is None:
+        return train_loader, test_loader
+    val_loader = DataLoader(val_ds, batch_size=test_batch_size, shuffle=False, num_workers=num_workers,
+                            collate_fn=keep_batch)
+    return train_loader, val_loader, test_loader
 
 
 def held_out_batch(name: str, n: int = 1000, seed: int = 0, *, root: str | Path | None = None,

@@ -1,11 +1,12 @@
 """Trade-offs: measure pruned operating points, extract Pareto fronts, pick the best one under a budget.
 
-An operating point is one configuration (`Config`: kind, amount, scope) re-pruned from the kept original, fine-tuned
-and measured: a dict with "name", "kind", "amount", "scope", "accuracy", "size_bytes" and "format" (the model's
-`stored_size`: its smallest lossless file), "nonzero", "flops" (effective), "latency_ms" (median). The same config
-built twice with `build` gives the same model (the fine-tuning shuffle is reseeded), so the chosen point can always
-be re-made.
-Introduced in 07_metrics_tradeoffs
+An operating point is one configuration (`Config`: kind, amount, scope, and optionally a quantization) re-pruned from
+the kept original, fine-tuned, quantized, and measured: a dict with "name", "kind", "amount", "scope", "quant",
+"bits", "accuracy", "size_bytes" and "format" (the model's `stored_size`: its smallest lossless file, so a quantized
+point is stored as int8 or as a codebook), "nonzero", "flops" (effective), "latency_ms" (median; a quantized model
+runs as a float model). The same config built twice with `build` gives the same model (the fine-tuning shuffle is
+reseeded), so the chosen point can always be re-made.
+Introduced in 07_metrics_tradeoffs (quantized points in 09_beyond_pruning)
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from course import arguments
 from course.metrics import count_flops, count_params, evaluate, stored_size
 from course.pruning.structured import prune_structured
 from course.pruning.unstructured import prune_unstructured
+from course.quantization import METHODS, quantize
 from course.table import Table
 from course.timing import best_of_rounds, latency
 from course.training import train
@@ -41,11 +43,15 @@ SCOPES = ("local", "global")
 @dataclass(frozen=True)
 class Config:
     """A pruning configuration: kind "dense", "unstructured" (amount = sparsity) or "structured" (amount = ratio),
-    and the scope that compares scores ("local": per layer, "global": over the whole network)."""
+    the scope that compares scores ("local": per layer, "global": over the whole network), and optionally a
+    quantization applied after fine-tuning: quant "linear" (int-`bits` per channel) or "kmeans" (a 2^bits codebook
+    per layer), see `course.quantization.quantize`."""
 
     kind: str
     amount: float = 0.0
     scope: str = "local"
+    quant: str | None = None
+    bits: int = 8
 
     def __post_init__(self) -> None:
         arguments.choice(self.kind, KINDS, "kind")
@@ -53,18 +59,25 @@ class Config:
         a = arguments.fraction(self.amount, "amount", meaning="sparsity or ratio of units removed")
         if self.kind == "dense" and a != 0:
             raise ValueError(f"a dense config prunes nothing: amount must be 0, got {a!r}")
+        if self.quant is not None:
+            arguments.choice(self.quant, METHODS, "quant")
+            arguments.integer(self.bits, "bits", low=2 if self.quant == "linear" else 1, high=8)
 
     @property
     def name(self) -> str:
-        """A short label: 'dense', 'unstructured 90%', 'structured 50%', with ' global' for the global scope."""
-        if self.kind == "dense":
-            return "dense"
-        return f"{self.kind} {100 * self.amount:.4g}%" + (" global" if self.scope == "global" else "")
+        """A short label: 'dense', 'unstructured 90%', 'structured 50%', ' global' for the global scope, then the
+        quantization: ' + int8' (linear) or ' + 4-bit k-means'."""
+        base = "dense" if self.kind == "dense" else \
+            f"{self.kind} {100 * self.amount:.4g}%" + (" global" if self.scope == "global" else "")
+        if self.quant is None:
+            return base
+        return base + (f" + int{self.bits}" if self.quant == "linear" else f" + {self.bits}-bit k-means")
 
     @classmethod
     def of(cls, point: Mapping) -> "Config":
-        """The config a point dict was measured from (its "kind", "amount" and "scope")."""
-        return cls(point["kind"], point["amount"], point.get("scope", "local"))
+        """The config a point dict was measured from (its "kind", "amount", "scope", "quant" and "bits")."""
+        return cls(point["kind"], point["amount"], point.get("scope", "local"), point.get("quant"),
+                   point.get("bits") or 8)
 
     def __repr__(self) -> str:
         return f"Config({self.name})"
@@ -95,7 +108,8 @@ def _reseeded(loader: Iterable, seed: int) -> Iterable:
 
 def build(original: nn.Module, config: Config, train_loader: Iterable | None = None, *, epochs: int = 1,
           lr: float = 0.01, seed: int = 0, progress: bool = False, **prune_kwargs: Any) -> nn.Module:
-    """Re-prune `original` as `config` says, then fine-tune `epochs` epochs (SGD, lr) on a reseeded shuffle.
+    """Re-prune `original` as `config` says, fine-tune `epochs` epochs (SGD, lr) on a reseeded shuffle, then quantize
+    as `config.quant` says (no fine-tuning after it).
 
     The same arguments give the same model (on the same machine): the loader is re-made with a generator
     seeded `seed` and torch is seeded `seed`. Dense configs and epochs=0 are not fine-tuned.
@@ -105,6 +119,8 @@ def build(original: nn.Module, config: Config, train_loader: Iterable | None = N
         if train_loader is None:
             raise ValueError("fine-tuning needs train_loader (or pass epochs=0)")
         train(model, _reseeded(train_loader, seed), epochs=epochs, lr=lr, seed=seed, progress=progress)
+    if config.quant is not None:
+        quantize(model, config.bits, method=config.quant, inplace=True)
     return model.cpu().eval()
 
 
@@ -133,6 +149,7 @@ def measure(model: nn.Module, config: Config, test_loader: Iterable, *, latency_
                                input_shape=input_shape)[config.name]
     form, size = stored_size(model)
     return {"name": config.name, "kind": config.kind, "amount": float(config.amount), "scope": config.scope,
+            "quant": config.quant, "bits": config.bits if config.quant else None,
             "accuracy": evaluate(model, test_loader), "size_bytes": size, "format": form,
             "nonzero": count_params(model).nonzero,
             "flops": count_flops(model, input_shape).effective, "latency_ms": float(latency_ms)}

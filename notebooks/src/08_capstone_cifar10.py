@@ -309,6 +309,18 @@ Markdown(f"How to read it, on this machine. The **structured** cut needs {s['FLO
          f"{s['accuracy']:.2%}, structured + unstructured {f['accuracy']:.2%}, each after its fine-tune.")
 
 # %% [markdown]
+# **Optional: one more row, quantized.** Deep Compression's next stage after pruning is quantization (notebook 09).
+# `quantize(final, 8)` rounds every kept weight to int8, one scale per output channel, and keeps the zeros and the
+# masks; the result is still a float model, so `report` measures it like the others, and its smallest exact file is
+# now `bitmask_int8`. Nothing below depends on this cell.
+
+# %%
+from course import quantize
+card_q = report({"dense": dense, "structured + unstructured": final, "… + int8 weights": quantize(final, 8)},
+                reference="dense", loader=test_loader, batch_size=1, min_run_time=fast(0.5, 0.05))
+card_q
+
+# %% [markdown]
 # ## 7 · Export and reload
 #
 # The pruned model has to leave the notebook as a small file that loads back to the *same* model. `save_pruned`
