@@ -218,7 +218,8 @@ def test_shipped_baselines_verify_and_match_current_recipes(key):
 
     entry = SHIPPED[key]
     path = config.CHECKPOINT_DIR / entry["file"]
-    assert entry["recipe"] == checkpoints.resolve_recipe(entry["model"]), "recipe changed: retrain the baseline"
+    assert entry["recipe"] == checkpoints.resolve_recipe(entry["model"], dataset=entry["dataset"]), \
+        "recipe changed: retrain the baseline"
     assert key == checkpoints.checkpoint_key(entry["model"], entry["dataset"], entry["variant"], entry["recipe"])
     model = checkpoints.load_state(path, build_model(entry["model"], input_shape(entry["dataset"])),
                                    sha256=entry["sha256"])

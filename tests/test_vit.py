@@ -111,7 +111,7 @@ def test_the_vit_recipe_left_every_shipped_checkpoint_key_unchanged():
     entries = read_manifest(CHECKPOINT_DIR)
     assert entries
     for key, entry in entries.items():
-        recipe = resolve_recipe(entry["model"])
+        recipe = resolve_recipe(entry["model"], dataset=entry["dataset"])
         assert recipe == entry["recipe"] and recipe_hash(recipe) == entry["recipe_hash"], key
         assert checkpoint_key(entry["model"], entry["dataset"], entry["variant"], recipe) == key
         assert find_checkpoint(key) is not None
