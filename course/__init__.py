@@ -8,7 +8,7 @@ submodule shares a name with a function (the loop lives in `course.training`, `s
 
     config, arguments, files, table, source, inputs        foundation
     data/                                                   datasets, loaders, `python -m course.data`
-    models                                                  LeNet-300-100, LeNet-5, VGGSmall, TinyResNet
+    models                                                  LeNet-300-100, LeNet-5, VGGSmall, TinyResNet, ViT
     pruning/                                                the engine (never imports training)
     timing, metrics, export                                 the one timer, what pruning buys, small files
     training, checkpoints                                   the masked training loop, train-or-load
@@ -26,7 +26,7 @@ _EXPORTS = {
     "course.data": ["load_dataset", "make_loaders", "held_out_batch", "input_shape", "available", "locate",
                     "normalization", "choose_dataset", "DatasetChoice", "DataUnavailableError", "DatasetInfo",
                     "DATASET_NAMES", "SPECS"],
-    "course.models": ["build_model", "LeNet300100", "LeNet5", "VGGSmall", "TinyResNet", "MODELS"],
+    "course.models": ["build_model", "LeNet300100", "LeNet5", "VGGSmall", "TinyResNet", "ViT", "MODELS"],
     "course.pruning": [
         "prune_unstructured", "prune_structured", "layer_sparsity", "detect_layer_collapse", "score",
         "CRITERIA", "UNIT_CRITERIA", "Criterion", "register", "LayerCollapseWarning", "unit_scores",
@@ -37,6 +37,8 @@ _EXPORTS = {
         "dependency_groups", "UnsupportedModelError", "remove_units", "zero_units", "chain_links", "unit_inputs",
         "prune_out_units", "prune_in_units", "prune_norm_units", "NMSkipWarning", "is_nm_sparse", "nm_mask",
         "nm_metadata_bytes", "parse_pattern",
+        "sparsegpt", "sparsegpt_layer", "obs_step", "inverse_hessian_factor", "activation_norms", "wanda_scores",
+        "prune_heads", "mask_heads", "head_scores", "head_masks", "remove_heads", "zero_heads", "attention_layers",
     ],
     "course.pruning.criteria": ["magnitude_scores", "gradient_scores", "taylor_scores", "snip_scores",
                                 "random_scores"],
@@ -52,6 +54,8 @@ _EXPORTS = {
     "course.lessons.tradeoffs": ["Config", "prune_config", "build", "latencies", "measure", "sweep", "pareto_front",
                                  "pick", "points_table"],
     "course.lessons.diagrams": ["draw_dependency_group"],
+    "course.lessons.transformers": ["weight_census", "compare_post_training", "POST_TRAINING", "outlier_table",
+                                    "heads_curve"],
     "course.widgets": ["sparsity_explorer", "scope_explorer", "explore_sparsity", "compare_scopes"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
