@@ -35,7 +35,9 @@ SPARSITIES = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
 FT_SPARSITIES = (0.8, 0.95, 0.99)
 DATASETS = ("fashion-mnist", "mnist")
 COLUMNS = ["dataset", "mode", "criterion", "scope", "sparsity", "accuracy mean", "accuracy std", "seeds"]
-assert set(CRITERIA_NAMES) == set(CRITERIA), "the sweep must cover every registered criterion"
+#: Compared elsewhere: Wanda is a post-training criterion for transformers (bench_transformers.py, target (f)).
+ELSEWHERE = {"wanda"}
+assert set(CRITERIA_NAMES) == set(CRITERIA) - ELSEWHERE, "the sweep must cover every registered criterion"
 
 
 class Steps:

@@ -109,7 +109,7 @@ def baseline(model_name: str, dataset: str, *, seed: int = 0, wait: float = 0.0,
         model = build_model(model_name, tuple(quick_loader.dataset.images.shape[1:]))
         train(model, quick_loader, epochs=1, lr=0.05, momentum=0.9, progress=False, seed=seed)
         return model.eval(), {"source": "quick (1 epoch on a small subset)", "test_accuracy": None}
-    recipe = resolve_recipe(model_name, {"seed": seed})
+    recipe = resolve_recipe(model_name, {"seed": seed}, dataset)
     if seed == 0:
         key = checkpoint_key(model_name, dataset, locate(dataset).variant, recipe)
         deadline = time.monotonic() + wait

@@ -25,7 +25,7 @@ import benchkit  # noqa: E402
 from course.files import atomic_write_bytes  # noqa: E402
 
 #: Scripts in the order they run; bench_widgets.py (owned elsewhere) is appended when present.
-SCRIPTS = ("latency", "criteria", "targets", "compression")
+SCRIPTS = ("latency", "criteria", "targets", "compression", "transformers")
 README = HERE / "README.md"
 START, END = "<!-- results:start (written by run_all.py) -->", "<!-- results:end -->"
 

@@ -8,7 +8,7 @@ submodule shares a name with a function (the loop lives in `course.training`, `s
 
     config, arguments, files, table, source, inputs        foundation
     data/                                                   datasets, loaders, `python -m course.data`
-    models                                                  LeNet-300-100, LeNet-5, VGGSmall, TinyResNet
+    models                                                  LeNet-300-100, LeNet-5, VGGSmall, TinyResNet, ViT
     pruning/, quantization                                  the engine (never imports training); quantized weights
     timing, metrics, export, quantized_forms                the one timer, what pruning buys, small files
     training, quantized_training, checkpoints               the masked training loop, fine-tuning quantized models
@@ -28,7 +28,7 @@ _EXPORTS = {
     "course.data": ["load_dataset", "make_loaders", "held_out_batch", "input_shape", "available", "locate",
                     "normalization", "choose_dataset", "DatasetChoice", "DataUnavailableError", "DatasetInfo",
                     "DATASET_NAMES", "SPECS"],
-    "course.models": ["build_model", "LeNet300100", "LeNet5", "VGGSmall", "TinyResNet", "MODELS"],
+    "course.models": ["build_model", "LeNet300100", "LeNet5", "VGGSmall", "TinyResNet", "ViT", "MODELS"],
     "course.pruning": [
         "prune_unstructured", "prune_structured", "layer_sparsity", "detect_layer_collapse", "score",
         "CRITERIA", "UNIT_CRITERIA", "Criterion", "register", "LayerCollapseWarning", "unit_scores",
@@ -40,6 +40,8 @@ _EXPORTS = {
         "prune_out_units", "prune_in_units", "prune_norm_units", "NMSkipWarning", "is_nm_sparse", "nm_mask",
         "nm_metadata_bytes", "parse_pattern", "prunable_weights", "Prunable", "weight_matrices", "check_masks",
         "MaskMismatchError", "check_plain", "NotPrunedWarning",
+        "sparsegpt", "sparsegpt_layer", "obs_step", "inverse_hessian_factor", "activation_norms", "wanda_scores",
+        "prune_heads", "mask_heads", "head_scores", "head_masks", "remove_heads", "zero_heads", "attention_layers",
     ],
     "course.pruning.criteria": ["magnitude_scores", "gradient_scores", "taylor_scores", "snip_scores",
                                 "random_scores"],
@@ -62,6 +64,8 @@ _EXPORTS = {
     "course.lessons.semi_structured": ["draw_nm_pattern", "semi_structured_speedup"],
     "course.lessons.quantization": ["quantization_sweep", "dynamic_int8"],
     "course.lessons.coding": ["file_breakdown", "coding_costs", "entropy_bits", "huffman_bits", "relative_index"],
+    "course.lessons.transformers": ["weight_census", "compare_post_training", "POST_TRAINING", "outlier_table",
+                                    "heads_curve"],
     "course.widgets": ["sparsity_explorer", "scope_explorer", "explore_sparsity", "compare_scopes"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -2,10 +2,14 @@
 
 All three are plain `nn.Sequential` chains (Conv/Linear, BatchNorm, ReLU, pooling, Flatten), which is
 what lets `course.pruning` remove units by surgery without a graph tracer. TinyResNet (residual adds) is the
-model that needs Torch-Pruning's dependency graph instead.
-Introduced in 00_setup_and_baselines (TinyResNet in 03_structured)
+model that needs Torch-Pruning's dependency graph instead. ViT is a tiny Vision Transformer whose every weight is an
+nn.Linear (explicit q/k/v/o, so heads are visible).
+Introduced in 00_setup_and_baselines (TinyResNet in 03_structured, ViT in 10_transformers)
 """
 from __future__ import annotations
+
+import math
+from collections import OrderedDict
 
 import torch
 from torch import nn
@@ -89,7 +93,7 @@ MODELS = {"lenet300": LeNet300100, "lenet5": LeNet5, "vgg": VGGSmall}
 
 
 def build_model(name: str, in_shape: tuple[int, int, int] = (1, 28, 28), num_classes: int = 10) -> nn.Module:
-    """Build a fresh model by name (`"lenet300"`, `"lenet5"` or `"vgg"`) for inputs of `in_shape`."""
+    """Build a fresh model by name (`"lenet300"`, `"lenet5"`, `"vgg"`, `"resnet"` or `"vit"`) for inputs of `in_shape`."""
     return MODELS[arguments.choice(name, MODELS, "model")](in_shape=tuple(in_shape), num_classes=num_classes)
 
 
@@ -144,3 +148,102 @@ class TinyResNet(nn.Module):
 
 MODELS["resnet"] = TinyResNet
 __all__ += ["BasicBlock", "TinyResNet"]
+
+
+def patchify(x: torch.Tensor, patch: int) -> torch.Tensor:
+    """(N, C, H, W) -> (N, T, C*P*P) with T = (H/P)(W/P) patches in row-major order."""
+    n, c, h, w = x.shape
+    x = x.unfold(2, patch, patch).unfold(3, patch, patch)              # (N, C, H/P, W/P, P, P)
+    return x.permute(0, 2, 3, 1, 4, 5).reshape(n, (h // patch) * (w // patch), c * patch * patch)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with explicit q, k, v, o Linears: head h owns rows [h·d, (h+1)·d) of q, k, v and the
+    same columns of o. out = o(concat_h softmax(q_h k_hᵀ / √d) v_h). `heads` shrinks when heads are removed; the
+    head size d (and so the scale 1/√d) does not."""
+
+    def __init__(self, dim: int, heads: int, head_dim: int | None = None):
+        super().__init__()
+        self.heads, self.head_dim = heads, head_dim or dim // heads
+        inner = self.heads * self.head_dim
+        self.q, self.k, self.v = nn.Linear(dim, inner), nn.Linear(dim, inner), nn.Linear(dim, inner)
+        self.o = nn.Linear(inner, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, t, _ = x.shape                                              # (N, T, dim)
+        h, d = self.heads, self.head_dim
+        q, k, v = (f(x).view(n, t, h, d).transpose(1, 2) for f in (self.q, self.k, self.v))   # (N, h, T, d)
+        att = (q @ k.transpose(-2, -1) / math.sqrt(d)).softmax(dim=-1)                       # (N, h, T, T)
+        return self.o((att @ v).transpose(1, 2).reshape(n, t, h * d))  # heads side by side: (N, T, h·d)
+
+    def extra_repr(self) -> str:
+        return f"heads={self.heads}, head_dim={self.head_dim}"
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(LN(x)), then x + mlp(LN(x)); the MLP is a Sequential(fc1, GELU, fc2) chain,
+    so `prune_structured(block.mlp, ratio)` removes its hidden neurons."""
+
+    def __init__(self, dim: int, heads: int, hidden: int):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(OrderedDict(fc1=nn.Linear(dim, hidden), act=nn.GELU(), fc2=nn.Linear(hidden, dim)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class ViT(nn.Module):
+    """A tiny Vision Transformer (Dosovitskiy et al. 2021): patches -> Linear embedding, + class token, + learned
+    positions -> pre-norm blocks -> LayerNorm -> class token (pool="cls") or mean of tokens (pool="mean") -> head.
+
+    Every weight is an nn.Linear (the patch embedding is a Linear on flattened P×P patches, eq. 1 of the paper).
+    Defaults (7×7 patches, or 4×4 where 7 does not divide the image; width 64, 4 heads, 4 blocks, MLP 128):
+    139,018 parameters for 1×28×28 inputs.
+    """
+
+    def __init__(self, in_shape: tuple[int, int, int] = (1, 28, 28), num_classes: int = 10, *, patch: int | None = None,
+                 dim: int = 64, depth: int = 4, heads: int = 4, mlp_ratio: int = 2, pool: str = "cls"):
+        super().__init__()
+        c, h, w = in_shape
+        patch = patch or (7 if h % 7 == w % 7 == 0 else 4)             # 7×7 for 28×28 (16 tokens), 4×4 for 32×32 (64)
+        if h % patch or w % patch:
+            raise ValueError(f"patch={patch} must divide the image size {h}x{w}")
+        if dim % heads:
+            raise ValueError(f"dim={dim} must be a multiple of heads={heads}")
+        self.patch, self.pool, self.in_shape = patch, arguments.choice(pool, ("cls", "mean"), "pool"), tuple(in_shape)
+        self.patch_embed = nn.Linear(c * patch * patch, dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if pool == "cls" else None
+        self.pos_embed = nn.Parameter(torch.zeros(1, (h // patch) * (w // patch) + (pool == "cls"), dim))
+        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio * dim) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, num_classes)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Truncated-normal(0.02) weights, tokens and positions, zero biases, as in the ViT/DeiT reference code."""
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+        for p in (self.pos_embed, self.cls_token):
+            if p is not None:
+                nn.init.trunc_normal_(p, std=0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patch_embed(patchify(x, self.patch))                  # (N, 16, dim) for 7×7 patches of 28×28
+        if self.cls_token is not None:
+            x = torch.cat([self.cls_token.expand(len(x), -1, -1), x], dim=1)   # (N, 17, dim)
+        x = x + self.pos_embed
+        for block in self.blocks:
+            x = block(x)
+        x = self.norm(x)
+        return self.head(x[:, 0] if self.pool == "cls" else x.mean(dim=1))    # (N, classes)
+
+
+MODELS["vit"] = ViT
+__all__ += ["patchify", "Attention", "Block", "ViT"]

@@ -33,10 +33,10 @@ from course.pruning.masks import reapply_masks
 from course.pruning.schedules import GradualPruning
 from course.pruning.stats import masked_sparsity
 
-__all__ = ["History", "OPTIMIZERS", "LR_SCHEDULES", "make_optimizer", "masked_step", "train", "finetuner",
+__all__ = ["History", "OPTIMIZERS", "LR_SCHEDULES", "make_optimizer", "lr_at", "masked_step", "train", "finetuner",
            "gradual_pruning"]
 
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine")
 
 
@@ -67,11 +67,30 @@ class History:
 
 def make_optimizer(model: nn.Module, name: str = "sgd", *, lr: float, momentum: float = 0.9,
                    weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """SGD (with `momentum`) or Adam over all of `model`'s parameters: the course's one optimizer factory."""
+    """SGD (with `momentum`) or Adam over all of `model`'s parameters: the course's one optimizer factory.
+
+    "adamw" (decoupled weight decay, Loshchilov & Hutter 2019) decays only the weights of Linear/Conv layers, not
+    biases, norms, class tokens or position embeddings, as the ViT/DeiT recipes do (introduced in 10_transformers).
+    """
     name = arguments.choice(name, OPTIMIZERS, "optimizer")
     if name == "sgd":
         return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    matrices = {id(m.weight) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))}
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW([{"params": [p for p in params if id(p) in matrices], "weight_decay": weight_decay},
+                              {"params": [p for p in params if id(p) not in matrices], "weight_decay": 0.0}], lr=lr)
+
+
+def lr_at(step: int, total: int, lr: float, schedule: str = "cosine", warmup: float = 0.0) -> float:
+    """lr·(t+1)/W for t < W = int(warmup·T) (linear warm-up), then lr·(1 + cos(π(t−W)/(T−W)))/2 (cosine) or lr."""
+    w = int(warmup * total)
+    if step < w:
+        return lr * (step + 1) / w
+    if schedule == "constant":
+        return lr
+    return lr * (1 + math.cos(math.pi * (step - w) / max(1, total - w))) / 2
 
 
 def masked_step(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable | BatchLoss | None, batch: Any,
@@ -91,14 +110,15 @@ def masked_step(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable 
 
 
 def train(model: nn.Module, train_loader: Iterable, *, epochs: int, lr: float, optimizer: str = "sgd",
-          momentum: float = 0.9, weight_decay: float = 0.0, schedule: str = "constant",
+          momentum: float = 0.9, weight_decay: float = 0.0, schedule: str = "constant", warmup: float = 0.0,
           device: str | torch.device | None = None, progress: bool = True, val_loader: Iterable | None = None,
           seed: int | None = None, loss_fn: Callable | None = None, on_step: Callable | None = None,
           on_epoch: Callable | None = None) -> History:
     """Minimise `loss_fn` (default cross-entropy on (X, y); see `course.inputs.batch_loss`) with SGD (momentum) or Adam;
     MUTATES `model` (trained in place).
 
-    schedule "cosine": lr_t = lr * (1 + cos(pi * t / T)) / 2 per step t of T; "constant": lr_t = lr.
+    schedule "cosine": lr_t = lr * (1 + cos(pi * t / T)) / 2 per step t of T; "constant": lr_t = lr; `warmup` > 0
+    ramps lr linearly over the first warmup·T steps before either (`lr_at`).
     Every step is the masked step (see the module docstring). `on_step(model, step=t, epoch=e, loss=float)` runs
     after optimizer step t (counted from 1), `on_epoch(model, epoch=e, history=History)` after each epoch.
     `device=None` picks `course.config.device()`; `seed` seeds torch before training (shuffling follows the
@@ -107,6 +127,7 @@ def train(model: nn.Module, train_loader: Iterable, *, epochs: int, lr: float, o
     epochs = arguments.integer(epochs, "epochs", low=0)
     lr = arguments.number(lr, "lr", low=0.0, low_open=True)
     schedule = arguments.choice(schedule, LR_SCHEDULES, "schedule")
+    warmup = arguments.fraction(warmup, "warmup", meaning="fraction of the steps spent warming up")
     if seed is not None:
         torch.manual_seed(seed)
     dev = torch.device(device) if device is not None else config.device()
@@ -124,9 +145,9 @@ def train(model: nn.Module, train_loader: Iterable, *, epochs: int, lr: float, o
             loss_sum, correct, seen = 0.0, 0, 0
             bar.set_description(f"epoch {epoch}/{epochs}")
             for batch in any_batches(train_loader):         # (x, y): x (N, C, H, W), y (N,); or your own form
-                if schedule == "cosine":
+                if schedule == "cosine" or warmup > 0:
                     for group in opt.param_groups:
-                        group["lr"] = lr * (1 + math.cos(math.pi * step / total_steps)) / 2
+                        group["lr"] = lr_at(step, total_steps, lr, schedule, warmup)
                 loss, logits = masked_step(model, opt, loss_fn, batch)
                 step += 1
                 n = len(batch[1]) if logits is not None else 1

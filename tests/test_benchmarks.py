@@ -279,3 +279,22 @@ def test_compression_target_runs_end_to_end_on_tiny_inputs(tmp_path):
     assert tc.select(rows, 800)[0].bits == 3                              # 4 bits now measurably worse
     rows[0]["val"] = rows[1]["val"] = 0.5
     assert tc.select(rows, 800)[0].sparsity == 0.95                       # nothing qualifies: the smallest drop
+
+
+def test_transformers_script_quick_run_judges_every_part_and_leaves_the_baseline_alone(tmp_path):
+    import bench_transformers as btr
+
+    assert btr.main(["--quick", "--out", str(tmp_path)]) == 0
+    assert {p.name for p in tmp_path.iterdir()} >= {"transformers.md", "transformers.json", "transformers.png"}
+    data = json.loads((tmp_path / "transformers.json").read_text())
+    measures = [r["measure"] for r in data["summary"]]
+    assert [m[:4] for m in measures] == ["(f1)", "(f1)", "(f2)", "(f3)", "(f3)"]
+    assert all(r["result"].split(":")[0] in ("PASS", "MISS") for r in data["summary"][:4])
+    post = data["tables"]["post"]
+    cols = post["columns"]
+    cells = {(r[cols.index("layers")], r[cols.index("target")], r[cols.index("method")]) for r in post["rows"]}
+    assert cells == {(layers, t, m) for layers in btr.LAYERS for t in ("50%", "70%", "2:4") for m in btr.METHODS}
+    speed = data["tables"]["f3_speed"]
+    assert [r[0] for r in speed["rows"]] == ["dense", "heads 50%", "MLP 50%", "heads + MLP 50%"]
+    params = {r[0]: r[1] for r in speed["rows"]}
+    assert params["dense"] == 139_018 and params["heads 50%"] == 105_866 and params["MLP 50%"] == 105_994

@@ -230,7 +230,8 @@ def test_shipped_baselines_verify_and_match_current_recipes(key):
 
     entry = SHIPPED[key]
     path = config.CHECKPOINT_DIR / entry["file"]
-    assert entry["recipe"] == checkpoints.resolve_recipe(entry["model"]), "recipe changed: retrain the baseline"
+    assert entry["recipe"] == checkpoints.resolve_recipe(entry["model"], dataset=entry["dataset"]), \
+        "recipe changed: retrain the baseline"
     assert key == checkpoints.checkpoint_key(entry["model"], entry["dataset"], entry["variant"], entry["recipe"])
     model = checkpoints.load_state(path, build_model(entry["model"], input_shape(entry["dataset"])),
                                    sha256=entry["sha256"])
@@ -272,5 +273,5 @@ def test_one_optimizer_factory():
     model = build_model("lenet300")
     assert isinstance(make_optimizer(model, "sgd", lr=0.1, momentum=0.5), torch.optim.SGD)
     assert isinstance(make_optimizer(model, "adam", lr=0.1), torch.optim.Adam)
-    with pytest.raises(ValueError, match=r"choose one of \['sgd', 'adam'\]"):
+    with pytest.raises(ValueError, match=r"choose one of \['sgd', 'adam', 'adamw'\]"):
         make_optimizer(model, "rmsprop", lr=0.1)

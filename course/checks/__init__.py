@@ -3,7 +3,7 @@
     from course.checks import check_magnitude_mask
     check_magnitude_mask(magnitude_mask)
 
-One module per notebook, `nb00.py` ... `nb09.py`, imported below in order; `_core.py` is the framework (`@check`,
+One module per notebook, `nb00.py` ... `nb10.py`, imported below in order; `_core.py` is the framework (`@check`,
 `call`, `fail`). The reference solutions are the notebooks' own (notebooks/src/NN_*.py, between `### BEGIN SOLUTION`
 and `### END SOLUTION`); tests/notebook_solutions.py runs each against its check. Adding a check: write it in the
 notebook's module with `@check("title")`, list it in that module's `__all__`, and import it below.
@@ -20,5 +20,6 @@ from course.checks.nb06 import check_cubic_schedule, check_iterative_targets
 from course.checks.nb07 import check_pick_under_budget, check_pareto_front
 from course.checks.nb08 import check_pick_ratios, check_speedup_bound
 from course.checks.nb09 import check_nm_mask, check_codebook_bytes
+from course.checks.nb10 import check_wanda_score, check_obs_step
 
 __all__ = [name for name in dir() if name.startswith("check_")] + ["CheckResult", "call", "check", "fail"]

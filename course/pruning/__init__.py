@@ -11,6 +11,10 @@
     torch_pruning_interop.py   any graph through Torch-Pruning                  (03_structured)
     sparse.py       CSR Linear layers                                            (02_unstructured)
     schedules.py, lottery.py   when to prune (fine-tuning is a callable you pass) (06_when_to_prune)
+    calibration.py  a layer's inputs on calibration batches (hooks -> X)          (10_transformers)
+    wanda.py        the "wanda" criterion |W|·‖X_j‖₂ (scope "row")                (10_transformers)
+    sparsegpt.py    SparseGPT: layer-wise OBS pruning with weight updates         (10_transformers)
+    heads.py        attention heads: scores, removal, the masked twin             (10_transformers)
 """
 from course.pruning.masks import (
     MaskMismatchError, apply_masks, check_masks, enforce_masks, get_masks, has_masks, mask_gradients, reapply_masks,
@@ -32,3 +36,9 @@ from course.pruning.surgery import (
     zero_units,
 )
 from course.pruning.torch_pruning_interop import DependencyGroup, dependency_groups, prune_with_torch_pruning
+from course.pruning.calibration import InputStats, calibration_inputs, collect_stats
+from course.pruning.wanda import activation_norms, wanda_scores
+from course.pruning.sparsegpt import inverse_hessian_factor, obs_step, sparsegpt, sparsegpt_layer
+from course.pruning.heads import (
+    attention_layers, head_masks, head_scores, mask_heads, prune_heads, remove_heads, zero_heads,
+)

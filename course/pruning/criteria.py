@@ -71,8 +71,8 @@ class Criterion:
                  loss_fn: Callable | None = None, num_batches: int = DEFAULT_NUM_BATCHES) -> Scores:
         """Score `layers` of `model`; a criterion that back-propagates refuses to run without `data`."""
         if self.needs_data and data is None:
-            raise ValueError(f"criterion {self.name!r} needs gradients, so it needs data: pass data= "
-                             "(a DataLoader, an iterable of (X, y) batches, or one (X, y) pair)")
+            raise ValueError(f"criterion {self.name!r} needs data: it needs gradients or activations on a few "
+                             "batches; pass data= (a DataLoader, an iterable of (X, y) batches, or one (X, y) pair)")
         return self.fn(model, layers, data=data, seed=seed, loss_fn=loss_fn, num_batches=num_batches)
 
     def __repr__(self) -> str:
