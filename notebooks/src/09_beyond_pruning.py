@@ -21,6 +21,16 @@
 # - what dynamic int8 buys in latency on a CPU, at batch 1 and 256.
 
 # %%
+# On Colab: fetch and install the course (this cell does nothing anywhere else)
+# NBVAL_IGNORE_OUTPUT
+import importlib.util, subprocess, sys
+if "google.colab" in sys.modules and importlib.util.find_spec("course") is None:
+    repo = "/content/pruning-course"
+    subprocess.run(["git", "clone", "-q", "--depth=1", "https://github.com/pruning-course/pruning-course", repo], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", repo], check=True)
+    sys.path.insert(0, repo)  # the running kernel does not see a fresh editable install
+
+# %%
 import torch, matplotlib.pyplot as plt; from IPython.display import Markdown
 from course import (evaluate, fast, get_masks, gradual_pruning, make_loaders, prune_unstructured, quantize, setup, show,
                     size_bytes, stored_size, train, train_or_load)

@@ -19,6 +19,16 @@
 # - attention-head pruning (Michel et al. 2019): head importance, accuracy as heads go, and what removing heads or MLP neurons does to latency.
 
 # %%
+# On Colab: fetch and install the course (this cell does nothing anywhere else)
+# NBVAL_IGNORE_OUTPUT
+import importlib.util, subprocess, sys
+if "google.colab" in sys.modules and importlib.util.find_spec("course") is None:
+    repo = "/content/pruning-course"
+    subprocess.run(["git", "clone", "-q", "--depth=1", "https://github.com/pruning-course/pruning-course", repo], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", repo], check=True)
+    sys.path.insert(0, repo)  # the running kernel does not see a fresh editable install
+
+# %%
 import copy, time, numpy as np, torch, matplotlib.pyplot as plt
 from course import (activation_norms, compare_post_training, evaluate, fast, finetuner, head_scores, heads_curve,
                     layer_sparsity, make_loaders, outlier_table, prune_heads, prune_structured, prune_unstructured,
