@@ -61,6 +61,7 @@ _EXPORTS = {
     "course.lessons.tradeoffs": ["Config", "prune_config", "build", "latencies", "measure", "sweep", "pareto_front",
                                  "pick", "points_table"],
     "course.lessons.diagrams": ["draw_dependency_group"],
+    "course.lessons.claims": ["claim", "ClaimError"],
     "course.lessons.semi_structured": ["draw_nm_pattern", "semi_structured_speedup"],
     "course.lessons.quantization": ["quantization_sweep", "dynamic_int8"],
     "course.lessons.coding": ["file_breakdown", "coding_costs", "entropy_bits", "huffman_bits", "relative_index"],
