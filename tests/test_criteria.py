@@ -28,7 +28,7 @@ def mean_grads(model: nn.Module, data, loss_fn=nn.functional.cross_entropy) -> d
 
 
 def test_registry_names():
-    assert sorted(CRITERIA) == ["gradient", "magnitude", "random", "snip", "taylor"]
+    assert sorted(CRITERIA) == ["gradient", "magnitude", "random", "snip", "taylor", "wanda"]
 
 
 def test_magnitude_is_abs_weight():

@@ -52,15 +52,25 @@ def weight_census(model: nn.Module) -> Table:
                  formats={"parameters": "count", "share": ".1%"})
 
 
+#: A ViT's class token and position table: parameters, not layers that multiply an input; never pruned here (named
+#: in `exclude` so the engine does not warn that the model as a whole missed the sparsity because of them).
+POSITIONS = ("cls_token", "pos_embed")
+
+
+def _keep_positions(model: nn.Module, exclude: Sequence[str]) -> list[str]:
+    return [*exclude, *(n for n in POSITIONS if isinstance(getattr(model, n, None), nn.Parameter))]
+
+
 def _magnitude(scope: str) -> Callable:
     def prune(model: nn.Module, s: float, pattern: str | None, data: Any, exclude: Sequence[str]) -> nn.Module:
         kw = {"pattern": pattern} if pattern else {"scope": scope}
-        return prune_unstructured(model, s, exclude=exclude, **kw)
+        return prune_unstructured(model, s, exclude=_keep_positions(model, exclude), **kw)
     return prune
 
 
 def _wanda(model: nn.Module, s: float, pattern: str | None, data: Any, exclude: Sequence[str]) -> nn.Module:
-    return prune_unstructured(model, s, criterion="wanda", pattern=pattern, data=data, exclude=exclude)
+    return prune_unstructured(model, s, criterion="wanda", pattern=pattern, data=data,
+                              exclude=_keep_positions(model, exclude))
 
 
 def _sparsegpt(model: nn.Module, s: float, pattern: str | None, data: Any, exclude: Sequence[str]) -> nn.Module:
