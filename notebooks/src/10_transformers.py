@@ -76,7 +76,7 @@ print(weight_census(vit))
 
 # %%
 S = 0.7
-global_mag = prune_unstructured(vit, S, scope="global")
+global_mag = prune_unstructured(vit, S, scope="global", exclude=["cls_token", "pos_embed"])   # parameters, not layers
 table = layer_sparsity(global_mag)
 kinds = {"q": "attention", "k": "attention", "v": "attention", "o": "attention", "fc1": "MLP", "fc2": "MLP"}
 colors = {"attention": "#4c72b0", "MLP": "#dd8452", "embedding / head": "#55a868"}
