@@ -53,7 +53,7 @@ _EXPORTS = {
     "course.quantization": ["quantize", "linear_quantize", "kmeans_1d", "shared_codebook", "int_grid"],
     "course.quantized_training": ["finetune_centroids", "finetune_linear_quantized", "SharedWeights",
                                   "StraightThrough"],
-    "course.training": ["train", "finetuner", "gradual_pruning", "make_optimizer", "History"],
+    "course.training": ["train", "finetuner", "gradual_pruning", "make_optimizer", "History", "masked_step"],
     "course.checkpoints": ["train_or_load", "RECIPES", "checkpoint_key", "find_checkpoint"],
     "course.lessons.sweeps": ["prune_and_evaluate", "sparsity_curve", "largest_sparsity_within"],
     "course.lessons.speedups": ["csr_sweep", "slim_sweep", "break_even"],
