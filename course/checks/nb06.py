@@ -130,7 +130,6 @@ def check_cubic_schedule(fn) -> str:
     return "Correct: 0 before begin, s_f·(1 − (1 − p)³) in between, final_sparsity from end on (Zhu & Gupta 2017)."
 
 
-
 # --- the masked training step -----------------------------------------------------------------------------------
 
 def _net() -> tuple[nn.Module, dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
