@@ -594,10 +594,11 @@ claim(max(2 * after_noise, 0.01) < after_gap < 0.05,
       "magnitude after half the budget of training beats SNIP by a few points, more than twice the seed spread");
 
 # %% [markdown]
-# Why SNIP's positions matter here: nearly all of its `fc1` weights read pixels that vary across the images, while
-# the shuffled mask spends about a quarter of them on pixels that are (nearly) the same in every image, where a
-# weight can only act as a bias. SNIP's score |w·ḡ| uses the *mean* gradient over a batch, and the gradient of a
-# weight on a constant input pixel averages towards zero. SNIP also concentrates `fc1`'s few weights on fewer hidden
+# Why SNIP's positions matter here: all of its `fc1` weights read pixels that vary across the images, while the
+# shuffled mask spends about a quarter of them on pixels that are (nearly) the same in every image, where a weight
+# can only act as a bias. SNIP sees this in its score |w·ḡ|: a weight on a pixel with the same value c in every
+# image gets the gradient c × (its unit's bias gradient), the same signal for every image, and scores below the
+# weights on pixels whose ink varies with the digit. SNIP also concentrates `fc1`'s few weights on fewer hidden
 # units, so each surviving unit reads several pixels.
 #
 # ## 4 · Lottery tickets
