@@ -194,8 +194,9 @@ def gradual_pruning(model: nn.Module, final_sparsity: float, train_loader: Itera
     `train(...)` with `GradualPruning` as its per-step callback, on a copy of `model`. Defaults: end_step = 75% of
     all steps (the rest fine-tunes at s_f), frequency = 1/10 of the pruning window. `prune_kwargs` go to
     `prune_unstructured` (gradient criteria score on `train_loader` unless `data=` is given). Returns (model,
-    history): one row per pruning event ("event": "prune") and per epoch end ("event": "epoch", with "loss" the mean
-    step loss of the epoch and "metric" = evaluate(model) when given).
+    history): one row per pruning event ("event": "prune", "metric" = evaluate(model) right after that prune) and per
+    epoch end ("event": "epoch", with "loss" the mean step loss of the epoch and "metric" = evaluate(model)); the
+    metrics are None without `evaluate`.
     """
     epochs = arguments.integer(epochs, "epochs", low=1)
     total = epochs * len(train_loader)
@@ -208,7 +209,7 @@ def gradual_pruning(model: nn.Module, final_sparsity: float, train_loader: Itera
     arguments.choice(optimizer, OPTIMIZERS, "optimizer")
     prune_kwargs.setdefault("data", train_loader)
     schedule = GradualPruning(final_sparsity, initial_sparsity=initial_sparsity, begin_step=begin_step,
-                              end_step=end_step, frequency=frequency, **prune_kwargs)
+                              end_step=end_step, frequency=frequency, evaluate=evaluate, **prune_kwargs)
     net = copy.deepcopy(model)
     epoch_losses: list[float] = []
 

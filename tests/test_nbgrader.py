@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: The two course notebooks with exercises that autograde runs fastest (in fast mode).
 NOTEBOOKS = ("06_when_to_prune", "07_metrics_tradeoffs")
 ASSIGNMENT = "pruning"
-WRONG = {"exercise_06_1": "def cubic_schedule(step, final_sparsity, begin, end):\n"
+WRONG = {"exercise_06_3": "def cubic_schedule(step, final_sparsity, begin, end):\n"
                           "    return final_sparsity * min(max((step - begin) / (end - begin), 0.0), 1.0)\n"}
 
 pytestmark = pytest.mark.slow
@@ -79,16 +79,16 @@ def test_release_scores_zero_solutions_full_marks_and_a_wrong_answer_zero(tmp_pa
     solutions = {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"])
                  for stem in NOTEBOOKS for c in cells(course / "source" / ASSIGNMENT / f"{stem}.ipynb")
                  if c["metadata"].get("nbgrader", {}).get("solution")}
-    assert sorted(solutions) == ["exercise_06_1", "exercise_06_2", "exercise_07_1", "exercise_07_2"]
+    assert sorted(solutions) == ["exercise_06_1", "exercise_06_2", "exercise_06_3", "exercise_07_1", "exercise_07_2"]
     submit(course, "release", {})
     submit(course, "solution", solutions)
     submit(course, "one_wrong", solutions | WRONG)
     for student in ("release", "solution", "one_wrong"):
         nbgrader(course, "autograde", ASSIGNMENT, "--student", student)
 
-    checks = {"check_06_1", "check_06_2", "check_07_1", "check_07_2"}
+    checks = {"check_06_1", "check_06_2", "check_06_3", "check_07_1", "check_07_2"}
     assert scores(course, "release") == dict.fromkeys(checks, 0.0)
     assert scores(course, "solution") == dict.fromkeys(checks, 1.0)
-    assert scores(course, "one_wrong") == dict.fromkeys(checks, 1.0) | {"check_06_1": 0.0}
+    assert scores(course, "one_wrong") == dict.fromkeys(checks, 1.0) | {"check_06_3": 0.0}
     graded = (course / "autograded" / "one_wrong" / ASSIGNMENT / "06_when_to_prune.ipynb").read_text()
     assert "AssertionError" in graded and "Your schedule is linear in the step" in graded   # the check's feedback

@@ -10,7 +10,7 @@ from course.pruning.schedules import (
     GradualPruning, cubic_sparsity, iterative_pruning, lottery_ticket, one_shot, step_sparsities,
 )
 from course.training import finetuner, gradual_pruning
-from course.pruning.stats import layer_sparsity
+from course.pruning.stats import layer_sparsity, masked_sparsity
 from course.pruning.unstructured import prune_unstructured
 
 
@@ -280,3 +280,42 @@ def test_the_masked_step_keeps_momentum_off_pruned_weights():
         pruned = ~getattr(m, MASK)
         assert pruned.any() and opt.state[m.weight]["momentum_buffer"][pruned].abs().max() == 0
         assert m.weight[pruned].abs().max() == 0
+
+
+# ---------------------------------------------------------------- measured right after each prune (06 §2)
+
+def test_iterative_pruning_measures_each_prune_before_its_finetuning():
+    """pruned_metric is the model right after step k's prune: what evaluate sees before finetune runs."""
+    seen = []
+
+    def finetune(m):
+        seen.append(accuracy(m))                    # fine-tuning starts from exactly the model pruned_metric read
+        sgd_finetune()(m)
+
+    _, history = iterative_pruning(mlp(), 0.9, steps=3, finetune=finetune, evaluate=accuracy)
+    assert history[0]["pruned_metric"] is None
+    assert [h["pruned_metric"] for h in history[1:]] == seen
+    _, plain = iterative_pruning(mlp(), 0.9, steps=2, finetune=sgd_finetune())
+    assert all(h["pruned_metric"] is None and h["metric"] is None for h in plain)
+
+
+def test_gradual_pruning_measures_right_after_each_prune():
+    """A prune row's metric is evaluate(model) at the moment of that prune, at that prune's sparsity."""
+    sparsity_seen = []
+
+    def measure(m):
+        sparsity_seen.append(masked_sparsity(m))
+        return accuracy(m)
+
+    schedule = GradualPruning(0.8, end_step=9, frequency=2, evaluate=measure)
+    model = mlp()
+    for t in range(12):
+        schedule(model, step=t, loss=1.0)
+        if t == 0:                                   # nothing trains here, so the first prune's model is checkable
+            assert schedule.history[0]["metric"] == accuracy(prune_unstructured(mlp(), schedule.history[0]["target"]))
+    assert sparsity_seen == [row["sparsity"] for row in schedule.history] and len(sparsity_seen) == 6
+    _, history = gradual_pruning(mlp(), 0.6, loader(4), epochs=1, end_step=3, frequency=1, progress=False,
+                                 evaluate=accuracy)
+    assert all(h["metric"] is not None for h in history)
+    with pytest.raises(TypeError, match="evaluate"):
+        GradualPruning(0.5, end_step=4, evaluate="accuracy")

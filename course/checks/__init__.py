@@ -16,7 +16,7 @@ from course.checks.nb02 import check_bitmask_fp16_bytes, check_csr_bytes
 from course.checks.nb03 import check_l1_filter_ranking, check_remove_filter, check_conv_flops
 from course.checks.nb04 import check_taylor_score, check_spearman
 from course.checks.nb05 import check_global_threshold, check_chain_connected
-from course.checks.nb06 import check_cubic_schedule, check_iterative_targets
+from course.checks.nb06 import check_cubic_schedule, check_iterative_targets, check_masked_step
 from course.checks.nb07 import check_pick_under_budget, check_pareto_front
 from course.checks.nb08 import check_pick_ratios, check_speedup_bound
 from course.checks.nb09 import check_nm_mask, check_codebook_bytes

@@ -11,6 +11,7 @@
     torch_pruning_interop.py   any graph through Torch-Pruning                  (03_structured)
     sparse.py       CSR Linear layers                                            (02_unstructured)
     schedules.py, lottery.py   when to prune (fine-tuning is a callable you pass) (06_when_to_prune)
+    controls.py     a mask shuffled within each layer (Frankle et al. 2021)      (06_when_to_prune)
     calibration.py  a layer's inputs on calibration batches (hooks -> X)          (10_transformers)
     wanda.py        the "wanda" criterion |W|·‖X_j‖₂ (scope "row")                (10_transformers)
     sparsegpt.py    SparseGPT: layer-wise OBS pruning with weight updates         (10_transformers)
@@ -29,6 +30,7 @@ from course.pruning.nm import NMSkipWarning, is_nm_sparse, nm_mask, nm_metadata_
 from course.pruning.schedules import (
     GradualPruning, cubic_sparsity, iterative_pruning, lottery_ticket, one_shot, step_sparsities,
 )
+from course.pruning.controls import shuffle_within_layers
 from course.pruning.sparse import SparseLinear, to_sparse_csr
 from course.pruning.structured import mask_structured, prune_structured, structured_masks, unit_scores
 from course.pruning.surgery import (

@@ -77,21 +77,23 @@ def iterative_pruning(model: nn.Module, final_sparsity: float, *, steps: int, fi
                       **prune_kwargs: Any) -> tuple[nn.Module, list[dict]]:
     """Prune → fine-tune, `steps` times, to the targets of `step_sparsities` (Han et al. 2015); (model, history).
 
-    history[k] = {"step", "target", "sparsity" (achieved, over the pruned layers), "metric" (evaluate(model) or None)};
-    row 0 is the starting model. `finetune=None` skips fine-tuning.
+    history[k] = {"step", "target", "sparsity" (achieved, over the pruned layers), "pruned_metric" (evaluate(model)
+    right after step k's prune, before its fine-tuning), "metric" (evaluate(model) after it)}, None without
+    `evaluate`; row 0 is the starting model. `finetune=None` skips fine-tuning.
     """
     targets = step_sparsities(final_sparsity, steps, schedule)
     finetune = arguments.function(finetune, "finetune", signature="finetune(model)", none=True)
     prune_kwargs.pop("inplace", None)
     current = copy.deepcopy(model)
-    history = [{"step": 0, "target": 0.0, "sparsity": masked_sparsity(current),
+    history = [{"step": 0, "target": 0.0, "sparsity": masked_sparsity(current), "pruned_metric": None,
                 "metric": evaluate(current) if evaluate else None}]
     for k, target in enumerate(tqdm(targets, desc="iterative pruning", leave=False), start=1):
         current = prune_unstructured(current, target, inplace=True, **prune_kwargs)
+        pruned_metric = evaluate(current) if evaluate else None                  # the damage of this prune alone
         if finetune is not None:
             current = run_training(finetune, current)[0]
         history.append({"step": k, "target": target, "sparsity": masked_sparsity(current),
-                        "metric": evaluate(current) if evaluate else None})
+                        "pruned_metric": pruned_metric, "metric": evaluate(current) if evaluate else None})
     return current, history
 
 
@@ -104,15 +106,17 @@ class GradualPruning:
 
     Each pruning raises the sparsity of the model in place (`prune_unstructured(..., inplace=True, **prune_kwargs)`);
     a row is {"event": "prune", "step", "epoch", "target", "sparsity", "loss" (mean since the last pruning),
-    "metric": None}.
+    "metric": evaluate(model) right after this prune, or None without `evaluate`}.
     """
 
     def __init__(self, final_sparsity: float, *, end_step: int, begin_step: int = 0, frequency: int = 1,
-                 initial_sparsity: float = 0.0, **prune_kwargs: Any):
+                 initial_sparsity: float = 0.0, evaluate: Callable[[nn.Module], float] | None = None,
+                 **prune_kwargs: Any):
         self.schedule = dict(final_sparsity=final_sparsity, initial_sparsity=initial_sparsity, begin_step=begin_step,
                              end_step=end_step, frequency=frequency)
         cubic_sparsity(0, **self.schedule)                                     # validates every argument
         prune_kwargs.pop("inplace", None)
+        self.evaluate = arguments.function(evaluate, "evaluate", signature="evaluate(model) -> float", none=True)
         self.prune_kwargs = prune_kwargs
         self.last_target = -1.0
         self.history: list[dict] = []
@@ -139,7 +143,8 @@ class GradualPruning:
         self.last_target = target
         mean = sum(self._losses) / len(self._losses) if self._losses else None
         self.history.append({"event": "prune", "step": step, "epoch": epoch, "target": target,
-                             "sparsity": masked_sparsity(model), "loss": mean, "metric": None})
+                             "sparsity": masked_sparsity(model), "loss": mean,
+                             "metric": self.evaluate(model) if self.evaluate else None})
         self._losses.clear()
         return True
 
