@@ -166,7 +166,7 @@ from course import best_of_rounds
 
 MIN_RUN_TIME = 0.05              # seconds of repeated runs per median
 ROUNDS = fast(5, 1)              # interleaved rounds, each on a fresh copy; the best one counts
-lat = best_of_rounds(candidates, [1, 256], fast(9, 1), min_run_time=MIN_RUN_TIME)   # 4 small models: more rounds
+lat = best_of_rounds(candidates, [1, 256], fast(25, 1), min_run_time=MIN_RUN_TIME)  # 4 small models: many rounds
 for label, model in candidates.items():
     flops = count_flops(model)
     print(f"{label:<28} fc1 {tuple(model.fc1.weight.shape)}  FLOPs {flops.dense:,}  effective {flops.effective:>9,.0f}"
