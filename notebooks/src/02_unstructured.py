@@ -250,6 +250,9 @@ fig
 # | `bitmask_fp32` | one bit per position (n / 8 bytes) + the kept values in fp32 (4k bytes) |
 # | `bitmask_fp16` | the same with fp16 values (2k bytes); lossy: each value is rounded to fp16 |
 #
+# The table also lists `bitmask_int8` and `bitmask_codebook`, the quantized forms of notebook 09: not exact for a
+# float model, and a codebook cannot hold weights that are not shared at all (its row stays empty).
+#
 # Biases are stored dense in every form. The `torch_prune` row is the file of a model pruned by `torch.nn.utils.prune`
 # from the dense one, so `size_table` needs that dense model (`original=dense`): its `weight_orig` keeps the values
 # the course model has already zeroed, and without them the row stays empty rather than report the size of a file
@@ -262,7 +265,7 @@ from tqdm.auto import tqdm
 SIZE_SPARSITIES = fast([0.0, 0.25, 0.5, 0.6, 0.75, 0.9, 0.95, 0.99], [0.0, 0.9])
 tables = {s: size_table(prune_unstructured(dense, s), original=dense) for s in tqdm(SIZE_SPARSITIES, desc="size tables")}
 sizes = {s: {row["format"]: row for row in table} for s, table in tables.items()}
-FORMS = list(sizes[0.9])
+FORMS = [form for form, row in sizes[0.9].items() if row["bytes"] is not None]     # a codebook needs shared weights
 tables[0.9]
 
 # %%
