@@ -47,9 +47,11 @@ def dense_file_bytes(model: nn.Module, folder: Path) -> int:
     return atomic_write_bytes(folder / "dense_state_dict.pt", buf.getvalue()).stat().st_size
 
 
-def save_and_load(model: nn.Module, template: nn.Module, folder: Path, fmt: str, xz: bool) -> tuple[int, nn.Module]:
-    """Write `model` with `save_pruned` (xz-compressed when `xz`), read it back with `load_pruned`."""
-    path = save_pruned(model, folder / f"model_{fmt}.pt{'.xz' if xz else ''}", fmt, compress=xz)
+def save_and_load(model: nn.Module, template: nn.Module, folder: Path, fmt: str, xz: bool,
+                  original: nn.Module | None = None) -> tuple[int, nn.Module]:
+    """Write `model` with `save_pruned` (xz-compressed when `xz`; `original`: the dense model, which the torch_prune
+    form keeps), read it back with `load_pruned`."""
+    path = save_pruned(model, folder / f"model_{fmt}.pt{'.xz' if xz else ''}", fmt, compress=xz, original=original)
     return path.stat().st_size, load_pruned(path, template)
 
 
@@ -72,7 +74,7 @@ def storage_table(dense: nn.Module, pruned: nn.Module, template: nn.Module, x: t
         for fmt in (f for f in FORMATS if f not in QUANTIZED_FORMATS):
             stored = rounded if fmt == "bitmask_fp16" else pruned
             for xz in (False, True):
-                size, loaded = save_and_load(stored, template, folder, fmt, xz)
+                size, loaded = save_and_load(stored, template, folder, fmt, xz, original=dense)
                 diff, same = _max_diff(stored, loaded, x)
                 ratio = dense_bytes / size
                 ok = same and ratio >= RATIO_TARGET

@@ -10,7 +10,11 @@ Forms (`FORMATS`), for each weight matrix W (every parameter with 2+ dimensions,
 and k kept (its course mask, else its nonzeros):
   - "dense":        the state_dict without masks; zeros stored densely (4n bytes per weight).
   - "course_masks": the state_dict with the bool mask buffers (4n + n bytes).
-  - "torch_prune":  `torch.nn.utils.prune` form, <name>_orig + float <name>_mask (4n + 4n bytes, about 2x dense).
+  - "torch_prune":  `torch.nn.utils.prune` form, <name>_orig + float <name>_mask (4n + 4n bytes, about 2x dense):
+                    what `torch.save(model.state_dict())` writes for a model torch prune pruned from the dense
+                    original. <name>_orig keeps every pruned weight's original value, so a course-pruned model (its
+                    pruned weights are zeros) needs `original=` (the dense model it was pruned from); without it this
+                    form is refused by name, never measured on zeros that compress far better than real values.
   - "csr":          W reshaped to (rows, n/rows) in CSR: int32 row pointers (rows+1), int32 columns (k), fp32 values (k).
   - "bitmask_fp32": `np.packbits` mask (n/8 bytes) + the kept values in fp32 (4k bytes).
   - "bitmask_fp16": the same with fp16 values (2k bytes); lossy: each kept weight is rounded to fp16
@@ -47,7 +51,7 @@ from course import arguments
 from course.files import FileFormatError, atomic_write_bytes, seal, unpack_compressed, unseal, xz_bytes
 from course.pruning.masks import MASK, apply_masks, check_masks, mask_name, masked_parameters, owners, remove_masks, \
     weight_key
-from course.pruning.reparam import to_torch_prune
+from course.pruning.reparam import to_torch_prune, torch_pruned
 from course.pruning.targets import weight_matrices
 from course.quantized_forms import QUANTIZED_FORMATS, decode_values, encode_values, exact
 
@@ -113,7 +117,27 @@ def _dense_state(model: nn.Module) -> OrderedDict:
     return dense
 
 
-def _payload(model: nn.Module, fmt: str):
+def _torch_prune_state(model: nn.Module, original: nn.Module | None) -> OrderedDict:
+    """The state_dict of `model` pruned by torch.nn.utils.prune from `original`; refused when its values are unknown.
+
+    A model torch prune pruned holds them itself; a course-pruned one has zeros where torch keeps the originals.
+    """
+    if any(torch_pruned(m) for m in model.modules()):
+        if original is not None:
+            raise ValueError("this model was pruned by torch.nn.utils.prune: it holds its original values in "
+                             "<name>_orig already; drop original=")
+        return model.state_dict()
+    pruned = [key for key, _, _, mask in masked_parameters(model) if not bool(mask.all())]
+    if pruned and original is None:
+        raise ValueError(
+            f"the torch_prune form stores each pruned weight's original value (torch.nn.utils.prune keeps it in "
+            f"<name>_orig), and this model holds zeros there ({', '.join(pruned[:4])}{', ...' if len(pruned) > 4 else ''}"
+            f"): its size would be wrong. Pass the dense model it was pruned from, e.g. "
+            f"size_bytes(model, 'torch_prune', original=dense) or size_table(model, original=dense)")
+    return to_torch_prune(model, original if pruned else None).state_dict()
+
+
+def _payload(model: nn.Module, fmt: str, original: nn.Module | None = None):
     """What `torch.save` receives for `fmt`."""
     arguments.choice(fmt, FORMATS, "storage format")
     if not isinstance(model, nn.Module):
@@ -122,8 +146,10 @@ def _payload(model: nn.Module, fmt: str):
         return _encode_sparse(model, fmt)
     if fmt == "dense":
         state = _dense_state(model)
+    elif fmt == "torch_prune":
+        state = _torch_prune_state(model, original)
     else:                                           # exactly what `torch.save(model.state_dict(), f)` writes
-        state = (to_torch_prune(model) if fmt == "torch_prune" else model).state_dict()
+        state = model.state_dict()
     if any(v.device.type != "cpu" for v in state.values()):
         cpu = OrderedDict((k, v.cpu()) for k, v in state.items())
         cpu._metadata = getattr(state, "_metadata", None)
@@ -146,26 +172,29 @@ def lossless_forms(model: nn.Module) -> tuple[str, ...]:
     return LOSSLESS + tuple(f for f in EXACT_ON_GRID if exact_for(model, f))
 
 
-def to_bytes(model: nn.Module, fmt: str = "dense") -> bytes:
-    """The exact bytes of `model` saved in storage form `fmt` (see `FORMATS`), checksum trailer included."""
+def to_bytes(model: nn.Module, fmt: str = "dense", *, original: nn.Module | None = None) -> bytes:
+    """The exact bytes of `model` saved in storage form `fmt` (see `FORMATS`), checksum trailer included.
+
+    `original`: the dense model `model` was pruned from; only the torch_prune form reads it (and needs it).
+    """
     buf = io.BytesIO()
-    torch.save(_payload(model, fmt), buf)
+    torch.save(_payload(model, fmt, original), buf)
     return seal(buf.getvalue())
 
 
 def save_pruned(model: nn.Module, path: str | os.PathLike, fmt: str = "bitmask_fp16", *,
-                compress: bool = False) -> Path:
+                compress: bool = False, original: nn.Module | None = None) -> Path:
     """Write `model` to `path` in storage form `fmt` atomically; the file length equals `size_bytes(model, fmt)`.
 
     `compress=True` xz-compresses the file (length `size_bytes(model, fmt, compressed=True)`); `load_pruned` reads
-    raw, xz and gzip files (earlier versions of the course gzipped).
+    raw, xz and gzip files (earlier versions of the course gzipped). `original`: see `to_bytes` (torch_prune only).
     A model whose weights disagree with its masks (written behind them) is refused: `MaskMismatchError`.
     """
     arguments.choice(fmt, FORMATS, "storage format")
     arguments.boolean(compress, "compress")
     if isinstance(model, nn.Module):
         check_masks(model)
-    data = to_bytes(model, fmt)
+    data = to_bytes(model, fmt, original=original)
     return atomic_write_bytes(path, xz_bytes(data) if compress else data)
 
 

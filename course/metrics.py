@@ -82,13 +82,15 @@ def count_params(model: nn.Module) -> ParamCount:
     return ParamCount(rows)
 
 
-def size_bytes(model: nn.Module, fmt: str = "dense", *, compressed: bool = False) -> int:
+def size_bytes(model: nn.Module, fmt: str = "dense", *, compressed: bool = False,
+               original: nn.Module | None = None) -> int:
     """Bytes of `model` stored in form `fmt` (see `course.export.FORMATS`): len(torch.save bytes), or len(xz(them)).
 
     The bytes are exactly what `course.export.save_pruned(model, path, fmt, compress=compressed)` writes, so this is
-    the file's size. xz: LZMA2 at preset 9 + extreme (deterministic).
+    the file's size. xz: LZMA2 at preset 9 + extreme (deterministic). `original` (the dense model `model` was pruned
+    from) is needed by the torch_prune form only, which keeps the original values of the pruned weights.
     """
-    data = to_bytes(model, fmt)
+    data = to_bytes(model, fmt, original=original)
     return len(xz_bytes(data)) if compressed else len(data)
 
 
@@ -104,26 +106,30 @@ def stored_size(model: nn.Module) -> tuple[str, int]:
     return form, size
 
 
-def size_table(model: nn.Module) -> Table:
+def size_table(model: nn.Module, *, original: nn.Module | None = None) -> Table:
     """Every storage form's size in bytes, raw and xz'd, with ratio = dense raw bytes / this form's bytes.
 
     "exact" says whether the form gives back this model's weights exactly (`course.export.exact_for`); a form that
-    cannot hold the model at all (a codebook for weights that are not shared) shows no bytes.
+    cannot hold the model at all (a codebook for weights that are not shared), or torch_prune without `original`
+    (the dense model `model` was pruned from, whose values torch prune keeps), shows no bytes, and the note says why.
     """
-    rows = []
+    rows, missing = [], []
     dense = size_bytes(model, "dense")
     for fmt in FORMATS:
         try:
-            data = to_bytes(model, fmt)
-        except ValueError:                                  # bitmask_codebook of a model that is not weight-shared
+            data = to_bytes(model, fmt, original=original)
+        except ValueError:                                  # a codebook of unshared weights; torch_prune without original
             rows.append((fmt, False, None, None, None, None))
+            missing.append(fmt)
             continue
         xz = len(xz_bytes(data))
         rows.append((fmt, exact_for(model, fmt), len(data), xz, dense / len(data), dense / xz))
     return Table(["format", "exact", "bytes", "xz bytes", "ratio", "xz ratio"], rows, title="Storage size",
                  formats={"bytes": "bytes", "xz bytes": "bytes", "ratio": ".2f", "xz ratio": ".2f"},
                  note="ratio = dense bytes / bytes; exact = gives back this model's weights exactly; a model's size "
-                      "(stored_size) is the smallest exact form, raw; xz is the entropy-coding stage on top")
+                      "(stored_size) is the smallest exact form, raw; xz is the entropy-coding stage on top"
+                      + ("; no torch_prune bytes: it keeps the original values of the pruned weights, pass "
+                         "original=<the dense model this one was pruned from>" if "torch_prune" in missing else ""))
 
 
 class ReportCard(Table):

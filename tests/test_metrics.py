@@ -51,18 +51,19 @@ def test_count_params_lenet300_totals_and_nonzero():
 
 def test_sizes_equal_the_lengths_of_the_real_files(tmp_path):
     torch.manual_seed(0)
-    model = masked(build_model("lenet5"), 0.2)
+    original = build_model("lenet5")
+    model = masked(original, 0.2)
     for fmt in FORMATS:
         if fmt == "bitmask_codebook":                       # float weights: the codebook form refuses them
             model_fmt = quantize(model, 4, method="kmeans")
         else:
             model_fmt = model
-        path = save_pruned(model_fmt, tmp_path / f"{fmt}.pt", fmt)
+        path = save_pruned(model_fmt, tmp_path / f"{fmt}.pt", fmt, original=original)
         raw = path.read_bytes()
-        assert metrics.size_bytes(model_fmt, fmt) == len(raw) == path.stat().st_size
-        xz = save_pruned(model_fmt, tmp_path / f"{fmt}.pt.xz", fmt, compress=True)
+        assert metrics.size_bytes(model_fmt, fmt, original=original) == len(raw) == path.stat().st_size
+        xz = save_pruned(model_fmt, tmp_path / f"{fmt}.pt.xz", fmt, compress=True, original=original)
         assert lzma.decompress(xz.read_bytes()) == raw
-        assert metrics.size_bytes(model_fmt, fmt, compressed=True) == xz.stat().st_size
+        assert metrics.size_bytes(model_fmt, fmt, compressed=True, original=original) == xz.stat().st_size
     # "dense" is exactly what a plain torch.save of the mask-free state_dict writes, plus the checksum trailer
     buf = io.BytesIO()
     torch.save(remove_masks(model).state_dict(), buf)
@@ -76,7 +77,7 @@ def test_storage_forms_compare_as_their_formulas_say():
     dense = metrics.size_bytes(model, "dense")
     n = 266_610
     assert dense == pytest.approx(4 * n, rel=0.01)
-    assert metrics.size_bytes(model, "torch_prune") / dense == pytest.approx(2.0, abs=0.02)   # weight_orig + mask
+    assert metrics.size_bytes(model, "torch_prune", original=dense_model) / dense == pytest.approx(2.0, abs=0.02)
     assert metrics.size_bytes(model, "course_masks") / dense == pytest.approx(1.25, abs=0.02)  # + 1 byte bool
     k = sum(int(m.prune_mask.sum()) for _, m in prunable_layers(model))
     w = 784 * 300 + 300 * 100 + 100 * 10
@@ -92,6 +93,7 @@ def test_storage_forms_compare_as_their_formulas_say():
     rows = {r["format"]: r for r in table}
     assert rows["bitmask_fp32"]["exact"] and not rows["bitmask_fp16"]["exact"] and not rows["bitmask_int8"]["exact"]
     assert rows["bitmask_codebook"]["bytes"] is None                  # float weights cannot be stored as a codebook
+    assert rows["torch_prune"]["bytes"] is None                       # its original values are unknown without original=
     assert metrics.size_bytes(model, "bitmask_int8") < metrics.size_bytes(model, "bitmask_fp16")
 
 

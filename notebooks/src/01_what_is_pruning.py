@@ -30,7 +30,7 @@ if "google.colab" in sys.modules and importlib.util.find_spec("course") is None:
 import copy
 import matplotlib.pyplot as plt, numpy as np, torch
 from course import evaluate, fast, has_masks, layer_sparsity, make_loaders, prunable_layers, prune_unstructured, setup, train_or_load
-from course import largest_sparsity_within, prune_and_evaluate, sparsity_curve
+from course import build_model, claim, largest_sparsity_within, prune_and_evaluate, sparsity_curve
 env = setup(seed=0)
 
 # %% [markdown]
@@ -84,9 +84,9 @@ for name, w in layers.items():
 
 # %% [markdown]
 # A weight close to zero barely changes the layer's output: its input is multiplied by almost nothing. That makes
-# the **magnitude** |w| the simplest guess at a weight's importance, and the criterion Han et al. (2015) used to
-# prune large networks. LeCun et al. (1990) estimated importance from the loss's curvature instead. Notebook 04
-# compares such criteria.
+# the **magnitude** |w| the simplest guess at a weight's importance, and the criterion Han et al. (NeurIPS 2015)
+# used to prune large networks. LeCun et al. (NeurIPS 1990) estimated importance from the loss's curvature instead.
+# Notebook 04 compares such criteria.
 #
 # ## 2 · A mask by hand
 #
@@ -109,32 +109,58 @@ print(f"accuracy: dense {dense_acc:.2%}, fc1 pruned to {sparsity:.0%}: {evaluate
 
 # %% [markdown]
 # Each row of `fc1`'s mask belongs to one of its 300 neurons, and each column to one of the 784 input pixels.
-# Summing the mask over the neurons shows, pixel by pixel, how many connections survived. The average test image
-# is shown next to it.
+# Summing the mask over the neurons shows, pixel by pixel, how many connections survived. Next to it: how much each
+# pixel varies across the test images (its standard deviation), and, for each pixel, the mean |w| of its 300 weights
+# after training against the same mean in the model's initialisation (rebuilt from the checkpoint's seed).
 
 # %%
 images = torch.cat([x for x, _ in test_set])                    # (N, 1, 28, 28), normalised
-fig, axes = plt.subplots(1, 2, figsize=(6.4, 3))
-shown = axes[0].imshow(mask.sum(0).view(28, 28), cmap="viridis")
-axes[0].set_title("fc1: kept connections per input pixel", fontsize=9)
+pixel_std = images.flatten(1).std(0)                            # (784,) how much each pixel varies
+flat = pixel_std < 0.05 * pixel_std.max()                       # (784,) pixels that (almost) never change
+with torch.random.fork_rng():                                   # the checkpoint's own initial weights
+    torch.manual_seed(info["recipe"]["seed"])
+    init = build_model("lenet300", (1, 28, 28))
+w_trained, w_init = dense.fc1.weight.detach().abs(), init.fc1.weight.detach().abs()   # (300, 784)
+kept = mask.sum(0).float()                                      # (784,) kept connections per pixel
+
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.1), gridspec_kw={"width_ratios": [1, 1, 1.4]})
+shown = axes[0].imshow(kept.view(28, 28), cmap="viridis")
+axes[0].set_title("fc1: kept connections per pixel", fontsize=9)
 fig.colorbar(shown, ax=axes[0], label="of 300 neurons")
-axes[1].imshow(images.mean(0)[0], cmap="gray")
-axes[1].set_title("average test image", fontsize=9)
-for ax in axes:
+shown = axes[1].imshow(pixel_std.view(28, 28), cmap="gray")
+axes[1].set_title("how much each pixel varies (std)", fontsize=9)
+fig.colorbar(shown, ax=axes[1])
+for ax in axes[:2]:
     ax.set_xticks([]), ax.set_yticks([])
+axes[2].scatter(pixel_std, w_trained.mean(0), s=4, alpha=0.5, label="trained")
+axes[2].scatter(pixel_std, w_init.mean(0), s=4, alpha=0.5, color="gray", label="at initialisation")
+axes[2].set(xlabel="pixel std across test images (normalised units)", ylabel="mean |w| of its 300 weights")
+axes[2].set_title("weights of a pixel vs how much it varies", fontsize=9)
+axes[2].legend(fontsize=7, markerscale=3)
 fig.tight_layout()
 plt.show()
-kept = mask.sum(0).view(28, 28).float()                            # (28, 28) kept connections per pixel
-border = torch.ones(28, 28, dtype=torch.bool)
-border[3:-3, 3:-3] = False                                         # the outer 3 pixels of the image
-print(f"kept connections per input pixel: {kept[border].mean():.0f} of 300 on average in the 3-pixel border, "
-      f"{kept[~border].mean():.0f} inside it")
+
+constant = images.flatten(1)[:, flat].mean()
+grew_flat = float(w_trained[:, flat].mean() / w_init[:, flat].mean())
+grew_rest = float(w_trained[:, ~flat].mean() / w_init[:, ~flat].mean())
+print(f"{int(flat.sum())} of 784 pixels (almost) never change; after normalisation they hold {constant:+.2f}, not 0")
+print(f"mean |w| of their weights: {w_trained[:, flat].mean():.4f} trained vs {w_init[:, flat].mean():.4f} at "
+      f"initialisation ({grew_flat:.2f}×); of the other pixels' weights: {grew_rest:.2f}×")
+print(f"kept connections per pixel at {sparsity:.0%} sparsity: {kept[flat].mean():.0f} of 300 for pixels that never "
+      f"change, {kept[~flat].mean():.0f} for the others")
+claim(0.85 < grew_flat < 1.15, "the weights of pixels that never change stay at their initial scale")
+claim(grew_rest > 1.15, "the weights of pixels that vary grew during training")
+claim(kept[flat].mean() < kept[~flat].mean(), "magnitude pruning cuts the most connections from pixels that never change");
 
 # %% [markdown]
-# Magnitude pruning cut the most connections from pixels near the border and in the corners, where the images are
-# nearly always dark. No one told it where the border was. An input that is almost always zero gives its weights
-# almost no gradient, so during training they stayed small (weight decay even shrank them), and small weights are
-# the first to go.
+# Magnitude pruning cut the most connections from the pixels near the border and in the corners, the ones that
+# hardly vary from image to image. No one told it where they were. The reason is not that these inputs are zero: the
+# course normalises every pixel, x → (x − mean) / std, so a pixel that is always black holds a nonzero constant
+# (printed above). Its weights do get gradients, but a neuron's weights on all such pixels get the same one (the
+# constant times the neuron's error signal): together they act like one more bias, and carry nothing that tells
+# images apart. So training has no reason to grow them, and they stayed at the scale of their random initialisation,
+# while the weights of pixels that vary grew. Against a magnitude threshold, weights left at their initial scale are
+# the first to go. (Weight decay is too weak to matter here: the uninformative weights ended where they started.)
 #
 # The library's `prune_unstructured(model, sparsity)` does the same to every Linear and Conv2d layer ("local"
 # scope: each layer loses the same fraction). It returns a **new** model whose layers each carry their mask as a
@@ -162,8 +188,10 @@ layer_sparsity(library)
 #
 # How far can we go? We prune the dense model to increasing sparsities, **once** and with **no retraining**
 # ("one-shot"), and measure test accuracy each time. The comparison is pruning **at random**: the same number of
-# weights per layer, chosen by a seeded coin instead of by size, repeated over several seeds. Without that
-# baseline a curve says little: Blalock et al. (2020) found that many pruning papers lack such comparisons.
+# weights per layer, chosen by a seeded coin instead of by size, repeated over several seeds. Random pruning is the
+# simplest control a criterion must beat; without it a curve says little about the criterion. (Blalock et al.,
+# MLSys 2020, found that pruning papers often lack comparisons with simple baselines and with each other; their
+# benchmark, ShrinkBench, includes random pruning.)
 
 # %%
 SPARSITIES = fast([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.96, 0.98, 0.99],
@@ -200,18 +228,22 @@ fig.tight_layout()
 plt.show()
 
 # %%
-from IPython.display import Markdown
-
 at = {sp: i for i, sp in enumerate(SPARSITIES)}
 hi = max(sp for sp in SPARSITIES if sp <= 0.9)
-random_free = (f"stays within 1 pp up to {free_random[0.01]:.0%}" if free_random[0.01] > 0
-               else f"loses more than 1 pp already at {SPARSITIES[1]:.0%}, the smallest nonzero sparsity tested")
-Markdown(f"On this test set, magnitude pruning without any retraining stays within **1 pp** of the dense "
-         f"accuracy up to **{free[0.01]:.0%}** sparsity, and within 0.5 pp up to {free[0.005]:.0%} (of the "
-         f"sparsities tested). Random pruning {random_free}. At {hi:.0%} "
-         f"sparsity, magnitude keeps {magnitude_acc[at[hi]]:.1%} accuracy, random {mean[at[hi]]:.1%} ± "
-         f"{std[at[hi]]:.1%}. At {SPARSITIES[-1]:.0%}, magnitude is down to {magnitude_acc[-1]:.1%}. That is where "
-         f"\"free\" pruning ends. Beyond it, the network must be retrained to recover, which notebook 06 does.")
+print(f"magnitude: within 1 pp of dense up to {free[0.01]:.0%} sparsity, within 0.5 pp up to {free[0.005]:.0%}")
+print(f"random:    within 1 pp up to {free_random[0.01]:.0%}, within 0.5 pp up to {free_random[0.005]:.0%} "
+      f"(0% = not even at the smallest nonzero sparsity tested, {SPARSITIES[1]:.0%})")
+print(f"at {hi:.0%}: magnitude {magnitude_acc[at[hi]]:.1%}, random {mean[at[hi]]:.1%} ± {std[at[hi]]:.1%}; "
+      f"at {SPARSITIES[-1]:.0%}: magnitude {magnitude_acc[-1]:.1%}")
+claim(free[0.01] >= 0.5 > free_random[0.01], "magnitude pruning is free up to at least half the weights, random is not")
+claim(magnitude_acc[at[hi]] > mean[at[hi]] + 3 * std[at[hi]], f"at {hi:.0%} magnitude is far above random")
+claim(magnitude_acc[-1] < dense_acc - 0.05, f"at {SPARSITIES[-1]:.0%} magnitude pruning without retraining is no longer free");
+
+# %% [markdown]
+# In the committed run, magnitude pruning without any retraining stayed within 1 pp of the dense accuracy up to well
+# past half the weights, while random pruning lost more than that early on, and at 90% sparsity magnitude was far
+# above random. Near the highest sparsities even magnitude pruning collapses: that is where "free" pruning ends.
+# Beyond it, the network must be retrained to recover, which notebook 06 does.
 
 # %% [markdown]
 # ## 4 · Keep the original
@@ -271,7 +303,7 @@ print(Table(["requested", "chained: sparsity", "chained: accuracy", "from origin
 # Going *up* in sparsity, the two routes agree for magnitude pruning: the 10% largest weights are among the 50%
 # largest, so the masks are nested. They stop agreeing as soon as you go back down, or when something changes the
 # weights between two prunings. Fine-tuning is such a change (notebook 06 prunes and retrains on purpose, in
-# steps). Keeping the original matters for the lottery-ticket experiment too (Frankle & Carbin 2019). It rewinds
+# steps). Keeping the original matters for the lottery-ticket experiment too (Frankle & Carbin, ICLR 2019). It rewinds
 # the surviving weights to their values *before* training, so those values must still exist.
 
 # %% [markdown]
@@ -329,21 +361,31 @@ figure
 
 # %%
 fc1 = stats["fc1"]
-Markdown(f"""- **Weights pile up near zero.** In the trained LeNet-300-100, {fc1['small']:.0%} of `fc1`'s weights are
-  below a tenth of its largest |w|, and the smaller half of its weights holds only {fc1['half_mass']:.0%} of Σ|w|.
-- **Pruning is a mask.** k = round(s·n), the k-th smallest |w| as a threshold, `mask = |w| > threshold`,
-  `w · mask`. Done by hand for every layer, it gives the same weights as `prune_unstructured`.
-- **Part of the pruning is free.** One-shot magnitude pruning with no retraining stays within 1 pp of the dense
-  {dense_acc:.2%} up to {free[0.01]:.0%} sparsity ({free[0.005]:.0%} within 0.5 pp). Random pruning
-  {random_free}. At {hi:.0%} sparsity, magnitude keeps {magnitude_acc[at[hi]]:.1%}, random
-  {mean[at[hi]]:.1%}. So magnitude is far better than chance, but past about {free[0.01]:.0%} accuracy falls
-  quickly.
-- **Keep the original.** `prune_unstructured` returned a new model and left the original bit-for-bit unchanged.
-  `torch.nn.utils.prune` with amount=0.5, called three times, gives {', '.join(f'{t:.1%}' for t in torch_steps)}. A model pruned to 90%
-  and then "pruned to 50%" stays at {rows[2][1]:.0%} sparsity ({rows[2][2]:.1%} accuracy). Re-pruned from the
-  original, it is at {rows[2][3]:.0%} ({rows[2][4]:.1%}).
-- Next: what a pruned model costs on disk and in time (02), removing whole neurons and channels (03), better
-  criteria (04), and retraining to go past the free region (06).""")
+print(f"fc1: {fc1['small']:.0%} of its weights below 0.1·max|w|; the smaller half holds {fc1['half_mass']:.0%} of Σ|w|")
+print(f"pixels that never change: their weights at {grew_flat:.2f}× their initial mean |w|, the others' at {grew_rest:.2f}×")
+print(f"within 1 pp of the dense {dense_acc:.2%}: magnitude up to {free[0.01]:.0%}, random up to {free_random[0.01]:.0%}; "
+      f"at {hi:.0%}: magnitude {magnitude_acc[at[hi]]:.1%}, random {mean[at[hi]]:.1%}")
+print(f"torch.nn.utils.prune amount=0.5 three times: {', '.join(f'{t:.1%}' for t in torch_steps)}")
+print(f"pruned to 90%, then to 50%: chained {rows[2][1]:.0%} sparsity ({rows[2][2]:.1%}), "
+      f"from the original {rows[2][3]:.0%} ({rows[2][4]:.1%})")
+claim(fc1["small"] > 0.5 and fc1["half_mass"] < 0.3, "most of fc1's weights are small, and the smaller half holds little of Σ|w|")
+claim(rows[2][1] > rows[2][3], "a chained model stays at the highest sparsity it saw; re-pruning from the original does not");
+
+# %% [markdown]
+# - **Weights pile up near zero.** In the trained LeNet-300-100 most of `fc1`'s weights are below a tenth of its
+#   largest |w|, and the smaller half of its weights holds a small share of Σ|w|.
+# - **Pruning is a mask.** k = round(s·n), the k-th smallest |w| as a threshold, `mask = |w| > threshold`,
+#   `w · mask`. Done by hand for every layer, it gives the same weights as `prune_unstructured`.
+# - **What magnitude removes first** are the weights of inputs that carry no information: pixels that never change
+#   are nonzero constants after normalisation, and their weights stayed at their initial scale while the others grew.
+# - **Part of the pruning is free.** One-shot magnitude pruning with no retraining stayed within 1 pp of the dense
+#   accuracy beyond half the weights; random pruning did not even at the smallest sparsity tested. So magnitude is far
+#   better than chance, but past the free region accuracy falls quickly.
+# - **Keep the original.** `prune_unstructured` returned a new model and left the original bit-for-bit unchanged.
+#   `torch.nn.utils.prune`'s `amount` compounds over calls. A model pruned to 90% and then "pruned to 50%" stays at
+#   90%; re-pruned from the original, it is at 50%.
+# - Next: what a pruned model costs on disk and in time (02), removing whole neurons and channels (03), better
+#   criteria (04), and retraining to go past the free region (06).
 
 # %% [markdown]
 # ## Exercises
@@ -435,12 +477,11 @@ check_largest_sparsity_within(largest_within)
 # %% [markdown]
 # ## References
 #
-# - Y. LeCun, J. S. Denker, S. A. Solla. *Optimal Brain Damage.* Advances in Neural Information Processing Systems
-#   2 (NIPS 1989), 1990.
-# - S. Han, J. Pool, J. Tran, W. J. Dally. *Learning both weights and connections for efficient neural networks.*
-#   NeurIPS, 2015.
-# - J. Frankle, M. Carbin. *The lottery ticket hypothesis: finding sparse, trainable neural networks.* ICLR, 2019.
-# - D. Blalock, J. J. Gonzalez Ortiz, J. Frankle, J. Guttag. *What is the state of neural network pruning?*
-#   MLSys, 2020.
-# - H. Xiao, K. Rasul, R. Vollgraf. *Fashion-MNIST: a novel image dataset for benchmarking machine learning
-#   algorithms.* arXiv:1708.07747, 2017.
+# - Y. LeCun, J. S. Denker, S. A. Solla. *Optimal Brain Damage.* NeurIPS 1990 (NIPS 2, presented 1989).
+# - S. Han, J. Pool, J. Tran, W. J. Dally. *Learning both Weights and Connections for Efficient Neural Networks.*
+#   NeurIPS 2015.
+# - J. Frankle, M. Carbin. *The Lottery Ticket Hypothesis: Finding Sparse, Trainable Neural Networks.* ICLR 2019.
+# - D. Blalock, J. J. Gonzalez Ortiz, J. Frankle, J. Guttag. *What is the State of Neural Network Pruning?*
+#   MLSys 2020.
+# - H. Xiao, K. Rasul, R. Vollgraf. *Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine Learning
+#   Algorithms.* arXiv:1708.07747, 2017.
