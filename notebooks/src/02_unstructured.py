@@ -426,7 +426,8 @@ Markdown(f"""
 - Dense with zeros runs at dense speed (median {zeros_median:.2f}× over {len(zeros_speedups)} measurements). CSR breaks
   even, on this machine, at: {even}.
 - Real speedups from unstructured sparsity need hardware or kernels built for it: 2:4 sparsity on Ampere+ GPUs,
-  sparse CPU engines. Notebook 03 removes whole neurons and channels instead, which any hardware runs faster.
+  sparse CPU engines. Notebook 03 removes whole neurons and channels instead: fewer FLOPs on any hardware, but a
+  speedup only where the work was the bottleneck (03 measures far less than the FLOP cut at batch 1).
 """)
 
 # %% [markdown]
