@@ -37,6 +37,7 @@ from course.pruning.surgery import (
     zero_units,
 )
 from course.pruning.surgery import recalibrate_bn
+from course.pruning.criteria import unit_l1_scores
 from course.pruning.unit_criteria import (
     bn_gamma_scores, next_layer_scores, unit_taylor_abs_mean_scores, unit_taylor_scores, unit_taylor_terms,
 )
