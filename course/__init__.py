@@ -43,6 +43,8 @@ _EXPORTS = {
         "sparsegpt", "sparsegpt_layer", "obs_step", "inverse_hessian_factor", "activation_norms", "wanda_scores",
         "prune_heads", "mask_heads", "head_scores", "head_masks", "remove_heads", "zero_heads", "attention_layers",
         "shuffle_within_layers",
+        "recalibrate_bn", "bn_gamma_scores", "next_layer_scores", "unit_taylor_scores", "unit_taylor_terms",
+        "unit_l1_scores",
     ],
     "course.pruning.criteria": ["magnitude_scores", "gradient_scores", "taylor_scores", "snip_scores",
                                 "random_scores"],

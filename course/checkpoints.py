@@ -56,6 +56,9 @@ RECIPES: dict[str, dict] = {
                "batch_size": 128, "schedule": "cosine", "seed": 0},
     "vgg": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "epochs": 6,
             "batch_size": 128, "schedule": "cosine", "seed": 0},
+    # VGG's recipe with 3 epochs (a CPU budget, not tuned): the residual network notebook 03 prunes and fine-tunes.
+    "resnet": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "epochs": 3,
+               "batch_size": 128, "schedule": "cosine", "seed": 0},
     # Chosen on 1,000 held-out training images of MNIST-10k (10_transformers). Optional keys ("warmup") appear only
     # in the recipes that use them, so adding one never changes the hash (and key) of the other checkpoints.
     "vit": {"optimizer": "adamw", "lr": 4e-3, "weight_decay": 0.05, "epochs": 40, "batch_size": 128,

@@ -137,7 +137,7 @@ def test_one_registry_for_weights_and_units_with_one_vocabulary():
     from course.pruning.criteria import ALIASES, UNIT_CRITERIA, criterion_for
     from course.pruning.structured import unit_scores
 
-    assert sorted(UNIT_CRITERIA) == ["l2", "magnitude", "random", "taylor"]
+    assert sorted(UNIT_CRITERIA) == ["bn_gamma", "l2", "magnitude", "next_layer", "random", "taylor", "taylor_abs_mean"]
     assert ALIASES["units"] == {"l1": "magnitude"}
     assert criterion_for("l1", "units") is criterion_for("magnitude", "units")
     model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))

@@ -207,9 +207,9 @@ def test_l1_l2_random_scores_follow_their_formulas():
     assert torch.equal(r0, r0b) and not torch.equal(r0, r1)
 
 
-def test_taylor_score_is_abs_sum_of_weight_times_gradient_over_the_unit():
+def test_taylor_abs_mean_score_is_abs_sum_of_weight_times_gradient_over_the_unit():
     model, (x, y) = make("vgg"), batch("vgg")
-    scores = unit_scores(model, "taylor", (x, y))
+    scores = unit_scores(model, "taylor_abs_mean", (x, y))
     ref = copy.deepcopy(model).train()
     nn.functional.cross_entropy(ref(x), y).backward()
     contrib = (ref.conv6.weight * ref.conv6.weight.grad).sum(dim=(1, 2, 3))

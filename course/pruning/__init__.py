@@ -8,6 +8,7 @@
     nm.py           N:M semi-structured masks (2:4)                               (09_beyond_pruning)
     stats.py        per-layer sparsity, layer collapse                           (01, 05)
     structured.py   unit scores and selection; surgery.py cuts the units out     (03_structured)
+    unit_criteria.py  BN-γ, next-layer norm, the cited group Taylor (units)       (03_structured)
     torch_pruning_interop.py   any graph through Torch-Pruning                  (03_structured)
     sparse.py       CSR Linear layers                                            (02_unstructured)
     schedules.py, lottery.py   when to prune (fine-tuning is a callable you pass) (06_when_to_prune)
@@ -36,6 +37,11 @@ from course.pruning.structured import mask_structured, prune_structured, structu
 from course.pruning.surgery import (
     UnsupportedModelError, chain_links, prune_in_units, prune_norm_units, prune_out_units, remove_units, unit_inputs,
     zero_units,
+)
+from course.pruning.surgery import recalibrate_bn
+from course.pruning.criteria import unit_l1_scores
+from course.pruning.unit_criteria import (
+    bn_gamma_scores, next_layer_scores, unit_taylor_abs_mean_scores, unit_taylor_scores, unit_taylor_terms,
 )
 from course.pruning.torch_pruning_interop import DependencyGroup, dependency_groups, prune_with_torch_pruning
 from course.pruning.calibration import InputStats, calibration_inputs, collect_stats

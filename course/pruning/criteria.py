@@ -10,8 +10,8 @@ A *criterion* scores, a *scope* compares the scores (per layer or globally), a *
               random               u ~ U(0, 1), seeded                               no
     units     magnitude (or "l1")  Σ_j |W[u, j]|, the L1 norm of the unit's weights  no
               l2                   sqrt(Σ_j W[u, j]²)                                no
-              taylor               |Σ_p w_p·g_p| over the unit's weights, bias, BN   yes
               random               u ~ U(0, 1), seeded                               no
+              bn_gamma, next_layer, taylor, taylor_abs_mean: course.pruning.unit_criteria
 
 `criterion=` (in `prune_unstructured`, `prune_structured`, `score`, `unit_scores`, ...) takes a registered name or
 your own function of ONE layer's weight, which the library calls layer by layer:
@@ -50,7 +50,7 @@ from course.pruning.targets import Prunable, prunable_weights
 
 __all__ = ["Criterion", "CRITERIA", "UNIT_CRITERIA", "ALIASES", "KINDS", "register", "criterion_for", "score",
            "accumulate_gradients", "magnitude_scores", "gradient_scores", "taylor_scores", "snip_scores",
-           "random_scores", "unit_norms", "unit_l1_scores", "unit_l2_scores", "unit_taylor_scores", "unit_random_scores", "DEFAULT_NUM_BATCHES"]
+           "random_scores", "unit_norms", "unit_l1_scores", "unit_l2_scores", "unit_random_scores", "DEFAULT_NUM_BATCHES"]
 
 Scores = dict[str, torch.Tensor]
 KINDS = ("weights", "units")
@@ -276,34 +276,3 @@ def unit_random_scores(model: nn.Module, links: list[Link], *, seed: int = 0, **
     """Random: one U(0, 1) score per unit from a generator seeded with `seed`."""
     gen = torch.Generator().manual_seed(seed)
     return {link.layer: torch.rand(link.units, generator=gen) for link in links}
-
-
-@register("taylor", "units", needs_data=True)
-def unit_taylor_scores(model: nn.Module, links: list[Link], *, data: Any = None, loss_fn: Callable | None = None,
-                       num_batches: int = DEFAULT_NUM_BATCHES, seed: int = 0, **_: Any) -> Scores:
-    """Group Taylor score (Molchanov et al. 2019): mean over batches of |Σ_{p in unit} w_p·dL/dw_p|, p running over
-    the unit's weights, bias and the BatchNorm gamma/beta after it. Seeded like `accumulate_gradients`."""
-    num_batches = arguments.integer(num_batches, "num_batches", low=1)
-    loss = batch_loss(loss_fn)
-    net = copy.deepcopy(model).train()      # a copy: gradients and BN statistics never touch `model`
-    for p in net.parameters():
-        p.requires_grad_(True)              # frozen layers are scored too
-    modules = dict(net.named_modules())
-    totals = {link.layer: torch.zeros(link.units) for link in links}
-    todo = list(any_batches(data, limit=num_batches))
-    if not todo:
-        raise ValueError("data yielded no batches; pass a DataLoader or an (x, y) pair")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)             # dropout: the same masks for the same seed; the caller's RNG untouched
-        for batch in todo:
-            net.zero_grad(set_to_none=False)
-            loss(net, batch).backward()
-            with torch.no_grad():
-                for link in links:
-                    layer = modules[link.layer]
-                    params = [layer.weight, layer.bias] + [p for bn in link.norms
-                                                          for p in (modules[bn].weight, modules[bn].bias)]
-                    s = sum((p * p.grad).reshape(link.units, -1).sum(1)
-                            for p in params if p is not None and p.grad is not None)       # (units,)
-                    totals[link.layer] += torch.as_tensor(s).abs().float().cpu()
-    return {name: t / len(todo) for name, t in totals.items()}

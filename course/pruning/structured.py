@@ -51,9 +51,10 @@ def unit_scores(
     """Score every output unit of every prunable layer -> {layer: (units,)}; higher = more important.
 
     "l1" (= "magnitude"): sum_j |W[u, j]| over the unit's incoming weights (Li et al. 2017); "l2": sqrt(sum_j W[u, j]^2);
-    "random": U(0, 1) from a generator seeded with `seed`; "taylor": mean over batches of |sum_p w_p * dL/dw_p|
-    over the unit's weights, bias and BN gamma/beta (Molchanov et al. 2019); or a function fn(weight[, grad]) -> (out,)
-    (see `course.pruning.criteria`).
+    "random": U(0, 1) from a generator seeded with `seed`; "bn_gamma": |γ| of the BatchNorm after the layer (Liu et
+    al. 2017); "next_layer": the L2 norm of the next layer's weights that read the unit; "taylor": mean over batches
+    of (sum_p w_p * dL_b/dw_p)^2 over the unit's weights, bias and BN gamma/beta (Molchanov et al. 2019; see
+    `course.pruning.unit_criteria`); or a function fn(weight[, grad]) -> (out,) (see `course.pruning.criteria`).
     """
     crit = criterion_for(criterion, "units")
     links = _prunable(model, exclude)

@@ -8,21 +8,27 @@ ways a chain walk cannot see; they go through `course.pruning.prune_with_torch_p
 
 The steps are public and say what they cut (as Torch-Pruning's `prune_conv_out_channels` does): `prune_out_units`
 (rows of a layer), `prune_norm_units` (entries of a BatchNorm), `prune_in_units` (inputs of the next layer, the ones
-`unit_inputs` says the removed units fed). `remove_units` runs them along the chain.
+`unit_inputs` says the removed units fed). `remove_units` runs them along the chain. After the cut,
+`recalibrate_bn` re-estimates the BatchNorms' running statistics, which the cut made stale (any graph).
 Introduced in 03_structured
 """
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import chain, islice
+from typing import Any
 
 import torch
 from torch import nn
 
+from course import arguments
+from course.inputs import any_batches, batches, model_device
 from course.pruning.masks import MASK, apply_masks
 
 __all__ = ["Link", "UnsupportedModelError", "chain_links", "unit_inputs", "prune_out_units", "prune_in_units",
-           "prune_norm_units", "remove_units", "zero_units"]
+           "prune_norm_units", "remove_units", "zero_units", "recalibrate_bn"]
 
 #: Channel-wise ops with f(0) = 0 that keep the number of channels: a zeroed unit stays exactly zero through them.
 PASS_THROUGH = (
@@ -222,3 +228,44 @@ def zero_units(model: nn.Module, keep: dict[str, torch.Tensor], *, inplace: bool
             modules[bn].weight[drop] = 0
             modules[bn].bias[drop] = 0
     return apply_masks(model, masks, inplace=True)
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, data: Any, num_batches: int = 20, *, inplace: bool = False,
+                   forward: Callable[[nn.Module, Any], Any] | None = None) -> nn.Module:
+    """Re-estimate every BatchNorm's running mean and variance: reset them, then average the batch statistics of
+    the first `num_batches` batches of `data` (momentum=None: the cumulative average, no momentum constant).
+
+    Why: removing a unit changes what the next layer computes, so the BatchNorm after it normalises with statistics
+    of a model that no longer exists. Forward passes only (train-mode BN, no gradient, no weight changes); every
+    other module runs in eval mode (dropout off), and each module's mode and momentum are restored after.
+    `data`: (x, y) batches (a DataLoader, an iterable, one pair); for batches of another form pass
+    `forward=fn(model, batch)`. A model without BatchNorm comes back unchanged.
+    """
+    num_batches = arguments.integer(num_batches, "num_batches", low=1)
+    net = model if inplace else copy.deepcopy(model)
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return net
+    run = forward if forward is not None else (lambda m, batch: m(batch[0].to(model_device(m))))
+    source = islice(any_batches(data) if forward is not None else batches(data), num_batches)
+    first = next(source, None)
+    if first is None:
+        raise ValueError("recalibrate_bn: data= yielded no batches; pass a DataLoader or an iterable of (x, y) "
+                         "batches from the training set")
+    modes = [(m, m.training) for m in net.modules()]
+    momenta = [(m, m.momentum) for m in norms]
+    try:
+        net.eval()
+        for m in norms:
+            m.reset_running_stats()             # mean 0, var 1, num_batches_tracked 0
+            m.momentum = None                   # running stat = mean over the batches seen
+            m.train()
+        for batch in chain([first], source):
+            run(net, batch)
+    finally:
+        for m, momentum in momenta:
+            m.momentum = momentum
+        for m, flag in modes:
+            m.training = flag
+    return net
