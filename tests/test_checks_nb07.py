@@ -17,7 +17,7 @@ def front(points):
 
 def stub(points):
     # YOUR CODE HERE
-    raise NotImplementedError("Exercise 07.2: the Pareto front")
+    raise NotImplementedError("Exercise 07.1: the Pareto front")
 
 
 def strict(points):
@@ -54,7 +54,7 @@ def test_the_solution_passes(solution):
 
 
 def test_a_stub_is_not_done_yet():
-    assert_fails(check_pareto_front(stub), "Not done yet: replace the NotImplementedError in Exercise 07.2 "
+    assert_fails(check_pareto_front(stub), "Not done yet: replace the NotImplementedError in Exercise 07.1 "
                                            "(the Pareto front)")
 
 
