@@ -185,7 +185,8 @@ def selection_table(dataset: str, rows: list[dict], epochs: int, picked: str) ->
         rs = [r for r in rows if r["method"] == m]
         val, std = _mean_std(r["val"] for r in rs)
         dense_val = statistics.fmean(r["dense_val"] for r in rs)
-        out.append((dataset, m, epochs, len(rs), dense_val, val, std, 100 * (val - dense_val), "◀" if m == picked else ""))
+        out.append((dataset, m, epochs, len(rs), dense_val, val, std, 100 * (val - dense_val),
+                    "◀" if m == picked else ""))
     return Table(SELECTION_COLUMNS, out, title="(a) recipe selection on the validation split",
                  formats={"dense val": ".2%", "val mean": ".2%", "val std": ".2%", "Δ val pp": "+.2f"},
                  note="rule, declared before the run: the highest mean validation accuracy over the seeds; the test "
@@ -221,7 +222,8 @@ def verdict_table(rows: list[tuple], *, sparsity: float = 0.95, budget_s: float 
                                       "picked recipe, mean of the seeds",
                  formats={"sparsity": ".2%", "dense acc": ".2%", "pruned acc": ".2%", "pruned std": ".2%",
                           "Δ pp": "+.2f", "Δ std": ".2f", "fine-tune s": ".1f"},
-                 note=f"PASS: every seed's model ≥ {sparsity:.0%} sparse, mean Δ ≥ −{TOLERANCE_PP} pp (test accuracy "
+                 note=f"PASS: every seed's model ≥ {sparsity:.0%} sparse, mean Δ ≥ −{TOLERANCE_PP} pp (test "
+                      "accuracy "
                       "minus the seed's dense test accuracy, mean and sample std over the seeds) and every fine-tuning "
                       f"run ≤ {budget_s:.0f} s (wall clock, this shared CPU; 'cut short' = the budget ran out before "
                       "the planned epochs, training stopped there). sparsity = the lowest over the seeds.")
