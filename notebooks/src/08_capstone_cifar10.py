@@ -368,12 +368,18 @@ print(f"structured + unstructured: {f['stored'] / 1000:.1f} KB ({f['size ×']:.1
       "without the zeros")
 print(f"test accuracy: dense {d['accuracy']:.2%}, structured {s['accuracy']:.2%}, structured + unstructured "
       f"{f['accuracy']:.2%}")
-claim(min(s["speedup ×"], s256["speedup ×"]) > 1.1 and max(s["speedup ×"], s256["speedup ×"]) < s["FLOPs ×"],
-      "the structured cut runs faster at both batch sizes, but by less than its FLOP ratio")
-claim(f["stored"] < 0.5 * s["stored"] and max(abs(f["latency ms"] / s["latency ms"] - 1),
-                                              abs(f256["latency ms"] / s256["latency ms"] - 1)) < 0.15,
-      "the unstructured zeros shrink the file but leave the latency of the slim model (within timing noise)")
+claim(f["stored"] < 0.5 * s["stored"], "unstructured pruning on top shrinks the stored file several times more")
 claim(d["accuracy"] - f["accuracy"] < 0.03, "each pruned model ends within a couple of points of dense")
+load_now = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+if load_now <= os.cpu_count():            # timings taken while other programs run are not evidence either way
+    claim(min(s["speedup ×"], s256["speedup ×"]) > 1.1 and max(s["speedup ×"], s256["speedup ×"]) < s["FLOPs ×"],
+          "the structured cut runs faster at both batch sizes, but by less than its FLOP ratio")
+    claim(max(abs(f["latency ms"] / s["latency ms"] - 1), abs(f256["latency ms"] / s256["latency ms"] - 1)) < 0.15,
+          "the unstructured zeros leave the latency of the slim model (within timing noise)")
+else:
+    print(f"(load average {load_now:.1f} on {os.cpu_count()} cores: other programs shared the CPU while the models "
+          "were timed, so these latencies are no evidence; the statements about latency are checked on a quiet "
+          "machine)")
 
 # %% [markdown]
 # **Optional: one more row, quantized.** In Deep Compression the stage after pruning is *trained* quantization
