@@ -62,7 +62,7 @@ _EXPORTS = {
     "course.lessons.oracle": ["sample_weights", "loss_change", "gather", "spearman"],
     "course.lessons.sensitivity": ["sensitivity_scan", "SensitivityScan", "allocate_sparsity", "prune_per_layer"],
     "course.lessons.tradeoffs": ["Config", "prune_config", "build", "latencies", "measure", "sweep", "pareto_front",
-                                 "pick", "points_table"],
+                                 "pick", "points_table", "speedups"],
     "course.lessons.diagrams": ["draw_dependency_group"],
     "course.lessons.claims": ["claim", "ClaimError"],
     "course.lessons.semi_structured": ["draw_nm_pattern", "semi_structured_speedup"],

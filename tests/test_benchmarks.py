@@ -28,6 +28,7 @@ import targets_storage as tst  # noqa: E402
 import targets_structured as tsd  # noqa: E402
 
 from course.data import make_loaders  # noqa: E402
+from course.metrics import evaluate  # noqa: E402
 from course.models import build_model  # noqa: E402
 from course.pruning import prune_unstructured  # noqa: E402
 from course.table import Table  # noqa: E402
@@ -121,17 +122,31 @@ def test_structured_match_hits_the_parameter_count():
     assert 0 < ratio < 1 and abs(n - target) < 0.05 * target
 
 
-def test_accuracy_target_reaches_the_sparsity_and_reports_every_method(tiny):
+def test_accuracy_target_picks_on_validation_and_judges_the_mean_of_the_seeds(tiny):
     train_loader, test_loader = tiny
-    model = build_model("lenet300")
-    table, models = ta.run_target("tiny", model, train_loader, test_loader, methods=list(ta.METHODS), max_epochs=1)
-    assert table.columns == ta.COLUMNS and [r["method"] for r in table] == list(ta.METHODS)
-    assert set(models) == set(ta.METHODS)
-    for r in table:
-        assert r["sparsity"] >= 0.95 - 1e-6 and r["status"] in ("PASS", "MISS") and r["fine-tune s"] > 0
-        assert math.isclose(r["Δ pp"], 100 * (r["pruned acc"] - r["dense acc"]))
+    val = make_loaders("mnist", batch_size=64, test_batch_size=128, train_size=256, test_size=128, val_size=64,
+                       download=False)[1]
+    denses = {s: build_model("lenet300") for s in (0, 1)}
+    loaders = {s: (train_loader, val, test_loader) for s in (0, 1)}
+    methods = ["one-shot-adam", "iterative"]
+    rows, epochs = ta.run_grid(denses, loaders, methods=methods, max_epochs=1)
+    assert epochs == 1 and [(r["method"], r["seed"]) for r in rows] == [(m, s) for m in methods for s in (0, 1)]
+    assert all(r["sparsity"] >= 0.95 - 1e-6 and 0 <= r["val"] <= 1 and "test" not in r for r in rows)
+    picked = ta.select(rows)
+    mean_val = {m: sum(r["val"] for r in rows if r["method"] == m) / 2 for m in methods}
+    assert mean_val[picked] == max(mean_val.values())
+    sel = ta.selection_table("tiny", rows, epochs, picked)
+    assert sel.columns == ta.SELECTION_COLUMNS and [r["picked"] for r in sel].count("◀") == 1
+    row, models = ta.judge("tiny", rows, picked, denses, loaders, epochs)
+    r = dict(zip(ta.COLUMNS, row))
+    tests = [evaluate(models[s], test_loader) for s in (0, 1)]
+    dense = [evaluate(denses[s], test_loader) for s in (0, 1)]
+    assert r["recipe"] == picked and r["seeds"] == 2 and math.isclose(r["pruned acc"], sum(tests) / 2)
+    assert math.isclose(r["Δ pp"], 100 * (sum(tests) - sum(dense)) / 2)
+    assert r["status"] == ("PASS" if r["Δ pp"] >= -ta.TOLERANCE_PP and r["fine-tune s"] <= ta.BUDGET_S else "MISS")
+    assert ta.verdict_table([row]).columns == ta.COLUMNS
     with pytest.raises(ValueError, match="unknown methods"):
-        ta.run_target("tiny", model, train_loader, test_loader, methods=["nope"], max_epochs=1)
+        ta.run_grid(denses, loaders, methods=["nope"], max_epochs=1)
 
 
 def test_deadline_stops_a_pass_once_the_budget_is_spent(tiny):
@@ -244,7 +259,7 @@ def test_results_files_and_readme_summary(tmp_path):
 
 
 def test_targets_plot_and_verdict():
-    rows = [("d", "m", 1, 0.95, 0.9, 0.9, 0.0, 1.0, False, "PASS")]
+    rows = [("d", "m", 1, 3, 0.95, 0.9, 0.9, 0.001, 0.0, 0.1, 1.0, False, "PASS")]
     tables = {"a": Table(ta.COLUMNS, rows)}
     assert bt.verdict(tables["a"]) == "PASS" and bt.verdict(Table(["status"], [("MISS",)])) == "MISS"
     assert bt.plot(tables) is not None and bt.plot({}) is None

@@ -17,7 +17,7 @@ def front(points):
 
 def stub(points):
     # YOUR CODE HERE
-    raise NotImplementedError("Exercise 07.2: the Pareto front")
+    raise NotImplementedError("Exercise 07.1: the Pareto front")
 
 
 def strict(points):
@@ -54,7 +54,7 @@ def test_the_solution_passes(solution):
 
 
 def test_a_stub_is_not_done_yet():
-    assert_fails(check_pareto_front(stub), "Not done yet: replace the NotImplementedError in Exercise 07.2 "
+    assert_fails(check_pareto_front(stub), "Not done yet: replace the NotImplementedError in Exercise 07.1 "
                                            "(the Pareto front)")
 
 
@@ -73,3 +73,20 @@ def test_a_stub_is_not_done_yet():
 ])
 def test_typical_mistakes_get_specific_feedback(wrong, fragment):
     assert_fails(check_pareto_front(wrong), fragment)
+
+
+def test_the_success_messages_name_the_twins_where_they_live():
+    import importlib
+
+    from course.checks import check_pick_under_budget
+
+    def pick_names(configs, max_size=None, max_latency=None, min_accuracy=None):
+        fit = [c for c in configs if (max_size is None or c["size_bytes"] <= max_size)
+               and (max_latency is None or c["latency_ms"] <= max_latency)
+               and (min_accuracy is None or c["accuracy"] >= min_accuracy)]
+        return max(fit, key=lambda c: c["accuracy"])["name"] if fit else None
+
+    for result, name in ((check_pareto_front(front), "pareto_front"), (check_pick_under_budget(pick_names), "pick")):
+        assert result.passed and f"course.lessons.tradeoffs.{name}" in result.message
+        assert f"show({name})" in result.message
+        assert callable(getattr(importlib.import_module("course.lessons.tradeoffs"), name))

@@ -177,6 +177,31 @@ def test_latencies_take_turns_and_keep_each_models_fastest_round():
         tradeoffs.latencies(models, repeats=0, timer=fake_latency)
 
 
+def test_speedups_pair_each_round_and_report_the_spread():
+    from course import timing
+
+    calls = []
+    fake = {"ref": iter([4.0, 8.0, 4.0, 4.0, 6.0]), "half": iter([2.0, 4.0, 2.0, 2.0, 3.0]),
+            "copy": iter([4.0, 4.0, 5.0, 4.0, 6.0])}
+
+    def fake_latency(model, batch_size, **kw):
+        calls.append(model.tag)
+        return timing.LatencyResult(next(fake[model.tag]), 0.0, batch_size, 1, 1)
+
+    models = {name: torch.nn.Linear(2, 2) for name in fake}
+    for name, m in models.items():
+        m.tag = name
+    out = tradeoffs.speedups(models, "ref", 8, repeats=5, timer=fake_latency)
+    assert calls[:6] == ["ref", "half", "copy", "copy", "half", "ref"]        # ABBA: drift hits every model alike
+    # paired within the round: the slow round (8 ms against 4) cancels out of the ratio
+    assert out["half"] == {"ms": 2.0, "median": 2.0, "q25": 2.0, "q75": 2.0, "rounds": 5}
+    assert out["ref"]["median"] == 1.0 and out["ref"]["ms"] == 4.0
+    ratios = sorted([4 / 4, 8 / 4, 4 / 5, 4 / 4, 6 / 6])                    # the copy: 0.8, 1, 1, 1, 2
+    assert out["copy"]["median"] == 1.0 and out["copy"]["q25"] == ratios[1] and out["copy"]["q75"] == ratios[3]
+    with pytest.raises(ValueError, match="reference 'nope' is not one of the models"):
+        tradeoffs.speedups(models, "nope", timer=fake_latency)
+
+
 # --- fronts and budgets --------------------------------------------------------------------------------------
 
 def P(name, acc, size, lat=1.0):

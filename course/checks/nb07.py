@@ -113,7 +113,8 @@ def check_pareto_front(fn) -> str:
         p = missing[0]
         fail(f"You left out {_describe_point(p)}, but no point is both no larger and at least as accurate (with one "
              f"of the two strictly better), so it is on the front. Case: {case}.")
-    return "Correct: exactly the non-dominated points, ties handled, smallest first (course.tradeoffs.pareto_front)."
+    return ("Correct: exactly the non-dominated points, ties handled, smallest first. The library's twin is "
+            "course.lessons.tradeoffs.pareto_front: compare with `show(pareto_front)`.")
 
 
 _CONFIGS = (
@@ -187,4 +188,5 @@ def check_pick_under_budget(fn) -> str:
             fail(f"{want!r} meets every limit, so the answer is not None. Case: {case}.")
         fail(f"{got!r} fits, but {want!r} fits too and is more accurate ({by_name[want]['accuracy']} vs "
              f"{by_name[got]['accuracy']}): pick the most accurate config within the budget. Case: {case}.")
-    return "Correct: the most accurate config within every given limit (inclusive), None when nothing fits."
+    return ("Correct: the most accurate config within every given limit (inclusive), None when nothing fits. The "
+            "library's twin is course.lessons.tradeoffs.pick: compare with `show(pick)`.")

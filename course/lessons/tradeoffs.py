@@ -11,6 +11,7 @@ Introduced in 07_metrics_tradeoffs (quantized points in 09_beyond_pruning)
 from __future__ import annotations
 
 import copy
+import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,10 +27,10 @@ from course.pruning.structured import prune_structured
 from course.pruning.unstructured import prune_unstructured
 from course.quantization import METHODS, quantize
 from course.table import Table
-from course.timing import best_of_rounds, latency
+from course.timing import best_of_rounds, latency, timed_rounds
 from course.training import train
 
-__all__ = ["KINDS", "SCOPES", "LIMITS", "Config", "prune_config", "build", "latencies", "measure", "sweep",
+__all__ = ["KINDS", "SCOPES", "LIMITS", "Config", "prune_config", "build", "latencies", "speedups", "measure", "sweep",
            "dominates", "pareto_front", "pick", "points_table"]
 
 KINDS = ("dense", "unstructured", "structured")
@@ -136,6 +137,33 @@ def latencies(models: Mapping[str, nn.Module], batch_size: int = 64, *, repeats:
                         min_run_time=min_run_time)
     bar.close()
     return {name: ms[name, batch_size] for name in models}
+
+
+def speedups(models: Mapping[str, nn.Module], reference: str, batch_size: int = 64, *, repeats: int = 9,
+             min_run_time: float = 0.2, input_shape=None, progress: bool = False,
+             timer: Callable = latency) -> dict[str, dict[str, float]]:
+    """Per model: "ms" (its fastest round) and the speedup t_reference / t_model of each round, paired within the round:
+    its "median", "q25" and "q75" (the interquartile range) over `repeats` interleaved rounds (ABBA order, fresh
+    copies; `course.timing.timed_rounds`).
+
+    Give a second copy of the reference as one of the models to see the noise: its speedup should be 1.
+    """
+    repeats = arguments.integer(repeats, "repeats", low=1)
+    if reference not in models:
+        raise ValueError(f"reference {reference!r} is not one of the models {list(models)}")
+    bar = tqdm(total=repeats * len(models), desc="latency", disable=not progress, leave=False)
+    rounds = timed_rounds(models, [batch_size], repeats, timer=timer, alternate=True, bar=bar,
+                          input_shape=input_shape, min_run_time=min_run_time)
+    bar.close()
+    ref = [r.median_ms for r in rounds[reference, batch_size]]
+    out = {}
+    for name in models:
+        ms = [r.median_ms for r in rounds[name, batch_size]]
+        ratios = [a / b for a, b in zip(ref, ms)]
+        q25, _, q75 = statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) > 1 else ratios * 3
+        out[name] = {"ms": min(ms), "median": statistics.median(ratios), "q25": q25, "q75": q75,
+                     "rounds": len(ratios)}
+    return out
 
 
 def measure(model: nn.Module, config: Config, test_loader: Iterable, *, latency_ms: float | None = None,
