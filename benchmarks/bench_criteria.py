@@ -1,13 +1,13 @@
 """Criteria × scope sweep: LeNet-300-100 accuracy after one-shot pruning, and after a short fine-tuning budget.
 
-For each dataset, seed, criterion (magnitude, gradient, taylor, taylor_signed_mean, snip, obd, lamp, random), scope (local, global) and sparsity,
-prune the seed's dense baseline once with `prune_unstructured` and measure test accuracy; at a subset of the
-sparsities also fine-tune for a fixed number of SGD steps. Seeds change the dense baseline (seed 0 is the shipped
-one, seeds 1.. are the same recipe retrained with that seed), the calibration batches of the gradient criteria,
-the random criterion and the fine-tuning order. Mean ± std over seeds, random included: the reporting practice
-of ShrinkBench (Blalock et al. 2020).
+For each dataset, seed, criterion (magnitude, gradient, taylor, taylor_signed_mean, snip, obd, lamp, random), scope
+(local, global) and sparsity, prune the seed's dense baseline once with `prune_unstructured` and measure test
+accuracy; at a subset of the sparsities also fine-tune for a fixed number of SGD steps. Seeds change the dense
+baseline (seed 0 is the shipped one, seeds 1.. are the same recipe retrained with that seed), the calibration
+batches of the gradient criteria, the random criterion and the fine-tuning order. Mean ± std over seeds, random
+included: the reporting practice of ShrinkBench (Blalock et al. 2020).
 
-    .venv/bin/python benchmarks/bench_criteria.py            # ~2 min on a quiet 2-core CPU (+2 min once for seeds 1-2)
+    .venv/bin/python benchmarks/bench_criteria.py            # ~3 min on a quiet 2-core CPU (+2 min once for seeds 1-2)
     .venv/bin/python benchmarks/bench_criteria.py --quick    # smoke run, under a minute
 """
 from __future__ import annotations
@@ -146,7 +146,7 @@ def plot(tables: list[Table]):
                     if pts:
                         ax.errorbar([pos[r["sparsity"]] for r in pts], [r["accuracy mean"] for r in pts],
                                     yerr=[r["accuracy std"] for r in pts], fmt=style, color=colors[crit], ms=3,
-                                    capsize=2, lw=1, label=f"{'snip (= taylor_signed_mean)' if crit == 'snip' else crit} ({mode})")
+                                    capsize=2, lw=1, label=f"{'snip (= signed mean)' if crit == 'snip' else crit} ({mode})")
             ax.axhline(dense, color="k", lw=0.8, ls=":", label="dense")
             ax.set_xticks(range(len(sparsities)), [f"{s:.0%}" for s in sparsities])
             ax.set_ylim(0, 1)

@@ -23,8 +23,8 @@ your own function of ONE layer's weight, which the library calls layer by layer:
     fn(weight, grad) -> scores     grad = dL/dW, the mean over the first batches of `data=` (so data= is needed)
 
 For weights the scores are shaped like the weight; for units they are one per output unit, shape (out,). So the
-signed-mean Taylor score you write in Exercise 04.1 plugs straight in: `prune_unstructured(model, 0.9, criterion=taylor_score,
-data=loader)`.
+first-order score you write in Exercise 04.1 plugs straight in (it is `taylor_signed_mean`):
+`prune_unstructured(model, 0.9, criterion=taylor_score, data=loader)`.
 
 Gradients come from `data=` through a loss of (model, batch): by default cross-entropy on (X, y) pairs; pass
 `loss_fn=fn(model, batch) -> loss` for batches in another form (dicts, (x, mask, y), ...), see `course.inputs`.

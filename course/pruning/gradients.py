@@ -26,7 +26,7 @@ DEFAULT_NUM_BATCHES = 4
 
 
 def targets_of(model: nn.Module, layers: list) -> list[Prunable]:
-    """`layers` as Prunables: Prunables as they are; surgery `Link`s and (name, module) pairs as that module's weight."""
+    """`layers` as Prunables: Prunables as they are; surgery `Link`s and (name, module) pairs as the module's weight."""
     modules = dict(model.named_modules())
     out = []
     for item in layers:
