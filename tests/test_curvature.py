@@ -153,6 +153,33 @@ def test_weights_the_hooks_cannot_score_are_refused_by_name():
 
     with pytest.raises(ValueError, match=r"\['attn.out_proj'\] did not run exactly once"):
         score(Attn(), "obd", (torch.randn(3, 5, 4), torch.tensor([0, 1, 0])), exclude=["attn.in_proj_weight"])
+
+    class Spare(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.spare = nn.Linear(4, 3), nn.Linear(4, 4)          # spare never runs: refused by name
+
+        def forward(self, x):
+            return self.fc(x)
+
+    with pytest.raises(ValueError, match=r"\['spare'\] did not run exactly once"):
+        score(Spare(), "obd", (torch.randn(3, 4), torch.tensor([0, 1, 2])))
     with pytest.raises(ValueError, match="choose one of"):
         obd_scores(attention, prunable_weights(attention), data=(torch.randn(3, 4), torch.tensor([0, 1, 2])),
                    hessian="hutchinson")
+
+
+def test_the_empirical_fisher_variant_plugs_in_as_a_criterion():
+    import functools
+
+    from course.pruning import Criterion, prune_unstructured
+
+    model, X = models()["mlp"]
+    data = (X, torch.arange(len(X)) % 3)
+    fisher = Criterion("obd_fisher", "weights", functools.partial(obd_scores, hessian="fisher"), needs_data=True)
+    pruned = prune_unstructured(model, 0.5, criterion=fisher, data=data)
+    h = fisher_diagonal(model, prunable_weights(model), data)["0"]
+    expected = (0.5 * h * model[0].weight.detach().float().square()).flatten()
+    kept = pruned[0].prune_mask.flatten()
+    assert expected[kept].min() >= expected[~kept].max()
+

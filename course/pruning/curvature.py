@@ -21,6 +21,8 @@ Each needs every sample's own gradient, squared before summing. A sample's gradi
 the unfolded patches of a_n, so forward hooks recording a and one backward pass to the outputs per target give it
 without per-sample copies of the weights. Hence the limits, each refused by name: the weight of an nn.Linear or a
 Conv2d (groups=1, zero padding) that runs once per forward, (x, y) batches, cross-entropy on (N, classes) logits.
+The registered "obd" uses the Gauss-Newton diagonal; for the empirical Fisher, pass a Criterion:
+`criterion=Criterion("obd_fisher", "weights", functools.partial(obd_scores, hessian="fisher"), needs_data=True)`.
 Introduced in 04_criteria
 """
 from __future__ import annotations
@@ -127,9 +129,11 @@ def _diagonal(model: nn.Module, layers: list, data: Any, num_batches: int, label
         for target, weight in pairs:
             loss = nn.functional.cross_entropy(logits, target, reduction="sum")      # Σ_n ℓ_n: per-sample δ_n
             deltas = torch.autograd.grad(loss, outputs, retain_graph=True, allow_unused=True)
+            unused = [name for name, d in zip(mods, deltas) if d is None]
+            if unused:
+                raise ValueError(f"the logits do not depend on {unused}: leave them out with exclude={unused}")
             for (name, m), d in zip(mods.items(), deltas):
-                if d is not None:
-                    totals[name] += _squared_sums(m, seen[name][0][0], d.detach(), weight.to(d.dtype)).float()
+                totals[name] += _squared_sums(m, seen[name][0][0], d.detach(), weight.to(d.dtype)).float()
         count += n
     if count == 0:
         raise ValueError("data= yielded no batches")
