@@ -549,11 +549,8 @@ print(f"90%: global {acc_at_s['global']:.2%} vs local {acc_at_s['local']:.2%}; f
 # %% [markdown]
 # ## References
 #
-# - Y. LeCun, J. S. Denker, S. A. Solla. *Optimal Brain Damage.* NeurIPS 1990.
-# - S. Han, J. Pool, J. Tran, W. J. Dally. *Learning both Weights and Connections for Efficient Neural Networks.* NeurIPS 2015.
-# - M. Zhu, S. Gupta. *To prune, or not to prune: exploring the efficacy of pruning for model compression.* arXiv:1710.01878, 2017.
-# - N. Lee, T. Ajanthan, P. H. S. Torr. *SNIP: Single-shot Network Pruning based on Connection Sensitivity.* ICLR 2019.
+# - S. Han, J. Pool, J. Tran, W. J. Dally. *Learning both Weights and Connections for Efficient Neural Networks.* NIPS 2015.
+# - M. Zhu, S. Gupta. *To prune, or not to prune: exploring the efficacy of pruning for model compression.* ICLR 2018 Workshop (arXiv:1710.01878).
 # - H. Tanaka, D. Kunin, D. L. K. Yamins, S. Ganguli. *Pruning neural networks without any data by iteratively conserving synaptic flow* (SynFlow, layer collapse). NeurIPS 2020.
-# - D. Blalock, J. J. Gonzalez Ortiz, J. Frankle, J. Guttag. *What is the State of Neural Network Pruning?* MLSys 2020.
 # - J. Lee, S. Park, S. Mo, S. Ahn, J. Shin. *Layer-adaptive Sparsity for the Magnitude-based Pruning* (LAMP). ICLR 2021.
 # - Y. LeCun, L. Bottou, Y. Bengio, P. Haffner. *Gradient-based learning applied to document recognition.* Proc. IEEE 1998 (LeNet-300-100, MNIST).
