@@ -1,13 +1,13 @@
 """Criteria × scope sweep: LeNet-300-100 accuracy after one-shot pruning, and after a short fine-tuning budget.
 
-For each dataset, seed, criterion (magnitude, gradient, taylor, snip, random), scope (local, global) and sparsity,
-prune the seed's dense baseline once with `prune_unstructured` and measure test accuracy; at a subset of the
-sparsities also fine-tune for a fixed number of SGD steps. Seeds change the dense baseline (seed 0 is the shipped
-one, seeds 1.. are the same recipe retrained with that seed), the calibration batches of the gradient criteria,
-the random criterion and the fine-tuning order. Mean ± std over seeds, random included: the reporting practice
-of ShrinkBench (Blalock et al. 2020).
+For each dataset, seed, criterion (magnitude, gradient, taylor, taylor_signed_mean, snip, obd, lamp, random), scope
+(local, global) and sparsity, prune the seed's dense baseline once with `prune_unstructured` and measure test
+accuracy; at a subset of the sparsities also fine-tune for a fixed number of SGD steps. Seeds change the dense
+baseline (seed 0 is the shipped one, seeds 1.. are the same recipe retrained with that seed), the calibration
+batches of the gradient criteria, the random criterion and the fine-tuning order. Mean ± std over seeds, random
+included: the reporting practice of ShrinkBench (Blalock et al. 2020).
 
-    .venv/bin/python benchmarks/bench_criteria.py            # ~2 min on a quiet 2-core CPU (+2 min once for seeds 1-2)
+    .venv/bin/python benchmarks/bench_criteria.py            # ~3 min on a quiet 2-core CPU (+2 min once for seeds 1-2)
     .venv/bin/python benchmarks/bench_criteria.py --quick    # smoke run, under a minute
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from course.pruning import CRITERIA, prune_unstructured  # noqa: E402
 from course.table import Table  # noqa: E402
 from course import evaluate, train  # noqa: E402
 
-CRITERIA_NAMES = ("magnitude", "gradient", "taylor", "snip", "random")
+CRITERIA_NAMES = ("magnitude", "gradient", "taylor", "taylor_signed_mean", "snip", "obd", "lamp", "random")
 SCOPES = ("local", "global")
 SPARSITIES = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
 FT_SPARSITIES = (0.8, 0.95, 0.99)
@@ -146,7 +146,7 @@ def plot(tables: list[Table]):
                     if pts:
                         ax.errorbar([pos[r["sparsity"]] for r in pts], [r["accuracy mean"] for r in pts],
                                     yerr=[r["accuracy std"] for r in pts], fmt=style, color=colors[crit], ms=3,
-                                    capsize=2, lw=1, label=f"{'snip (= taylor)' if crit == 'snip' else crit} ({mode})")
+                                    capsize=2, lw=1, label=f"{'snip (= signed mean)' if crit == 'snip' else crit} ({mode})")
             ax.axhline(dense, color="k", lw=0.8, ls=":", label="dense")
             ax.set_xticks(range(len(sparsities)), [f"{s:.0%}" for s in sparsities])
             ax.set_ylim(0, 1)
@@ -200,8 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     note = (f"{len(seeds)} seeds: seed 0 is the shipped baseline, seeds 1.. the same recipe retrained with that seed. "
             f"Fine-tuning: {ft_steps} SGD steps (batch 128, momentum 0.9, cosine lr from 0.01), only at "
             f"{', '.join(f'{s:.0%}' for s in ft_sparsities)} sparsity to stay within the time budget. Gradient "
-            "criteria use 4 calibration batches of 128 training images. snip = taylor / (sum over all weights), "
-            "a positive constant, so on a trained net it ranks weights exactly as taylor does (same masks). "
+            "criteria use 4 calibration batches of 128 training images. taylor is Molchanov et al. (2019): the mean over "
+            "batches of (w·g_b)²; snip = taylor_signed_mean / (sum over all weights), a positive constant, so on a "
+            "trained net it ranks weights exactly as taylor_signed_mean does (same masks). obd = ½·h·w² with the "
+            "Gauss-Newton diagonal; lamp ranks a layer as magnitude does, so under the local scope it prunes "
+            "exactly magnitude's weights. "
             "One-shot magnitude is deterministic given the baseline, so its std is the spread across baselines.")
     sections = [note] + [wide_markdown(t, m, ft_steps) for t in tables for m in ("one-shot", "fine-tuned")]
     combined = Table(COLUMNS, [r for t in tables for r in t.rows], formats=tables[0].formats)

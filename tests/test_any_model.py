@@ -134,7 +134,7 @@ def test_plain_adam_keeps_the_sparsity_and_save_load_gives_the_same_outputs(name
 
 # ---------------------------------------------------------------- batches the way users have them
 
-@pytest.mark.parametrize("criterion", ["gradient", "taylor", "snip", lambda w, g: (w * g).abs()])
+@pytest.mark.parametrize("criterion", ["gradient", "taylor", "taylor_signed_mean", "snip", lambda w, g: (w * g).abs()])
 @pytest.mark.parametrize("name", ["text_transformer", "lstm", "tiny_gpt", "autoencoder"])
 def test_gradient_criteria_take_a_loss_of_model_and_batch(name, criterion):
     spec = ZOO[name]

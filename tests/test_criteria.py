@@ -28,7 +28,9 @@ def mean_grads(model: nn.Module, data, loss_fn=nn.functional.cross_entropy) -> d
 
 
 def test_registry_names():
-    assert sorted(CRITERIA) == ["gradient", "magnitude", "random", "snip", "taylor", "wanda"]
+    assert sorted(CRITERIA) == ["gradient", "lamp", "magnitude", "obd", "random", "snip", "taylor",
+                                "taylor_signed_mean", "wanda"]
+    assert CRITERIA["lamp"].scope == "global" and CRITERIA["obd"].needs_data and CRITERIA["taylor"].needs_data
 
 
 def test_magnitude_is_abs_weight():
@@ -55,21 +57,42 @@ def test_gradient_is_abs_of_mean_gradient_over_num_batches():
     assert not torch.allclose(s["0"], mean_grads(model, data)["0"].abs())
 
 
-def test_taylor_is_abs_weight_times_gradient():
+def test_taylor_is_the_mean_over_batches_of_the_squared_per_batch_term():
+    """Molchanov et al. (2019): (1/B) Σ_b (w·g_b)², each batch's gradient squared before averaging."""
+    model, data = net(), batches(3)
+    s = score(model, "taylor", data, num_batches=3)
+    per_batch = [mean_grads(model, [b]) for b in data]
+    for k, layer in (("0", model[0]), ("3", model[3])):
+        ref = sum((layer.weight * g[k]).square() for g in per_batch) / 3
+        torch.testing.assert_close(s[k], ref.detach())
+        signed = (layer.weight * mean_grads(model, data)[k]).abs().detach()
+        assert not torch.allclose(s[k], signed.square())           # not the square of the signed mean
+
+
+def test_taylor_with_one_batch_is_the_square_of_the_signed_mean():
+    model, data = net(), batches(1)
+    cited, signed = score(model, "taylor", data), score(model, "taylor_signed_mean", data)
+    assert all(torch.allclose(cited[k], signed[k].square()) for k in cited)
+
+
+def test_taylor_signed_mean_is_abs_weight_times_mean_gradient():
     model, data = net(), batches(2)
-    s = score(model, "taylor", data)
+    s = score(model, "taylor_signed_mean", data)
     ref = mean_grads(model, data)
     torch.testing.assert_close(s["0"], (model[0].weight * ref["0"]).abs())
     torch.testing.assert_close(s["3"], (model[3].weight * ref["3"]).abs())
 
 
-def test_snip_is_taylor_normalised_to_sum_one():
-    model, data = net(), batches(1)
-    snip, taylor = score(model, "snip", data), score(model, "taylor", data)
-    total = sum(v.sum() for v in taylor.values())
+def test_snip_is_abs_weight_times_mean_gradient_normalised_to_sum_one():
+    """SNIP keeps the signed mean gradient (Lee et al. 2019), not the cited Taylor's per-batch squares."""
+    model, data = net(), batches(3)
+    snip = score(model, "snip", data, num_batches=3)
+    ref = mean_grads(model, data)
+    raw = {"0": (model[0].weight * ref["0"]).abs().detach(), "3": (model[3].weight * ref["3"]).abs().detach()}
+    total = sum(v.sum() for v in raw.values())
     assert torch.isclose(sum(v.sum() for v in snip.values()), torch.tensor(1.0))
     for k in snip:
-        torch.testing.assert_close(snip[k], taylor[k] / total)
+        torch.testing.assert_close(snip[k], raw[k] / total)
 
 
 def test_taylor_predicts_the_loss_change_of_removing_a_small_weight():
@@ -79,7 +102,8 @@ def test_taylor_predicts_the_loss_change_of_removing_a_small_weight():
         model[0].weight.mul_(1e-3)               # small weights: the first-order term dominates
     X, y = batches(1)[0]
     X = X.double()
-    s = score(model, "taylor", (X, y))["0"]
+    s = score(model, "taylor_signed_mean", (X, y))["0"]
+    assert torch.allclose(score(model, "taylor", (X, y))["0"], s.square())   # one batch: the cited score is its square
     base = nn.functional.cross_entropy(model(X), y)
     for i, j in [(0, 0), (1, 4), (2, 5)]:
         with torch.no_grad():
@@ -156,10 +180,10 @@ def test_the_taylor_score_of_exercise_04_1_plugs_in_as_a_criterion():
     taylor_score = solutions("04_criteria").taylor_score             # the learner's own fn(weight, grad)
     model, data = net(), batches(3)
     mine = score(model, taylor_score, data)
-    library = score(model, "taylor", data)
+    library = score(model, "taylor_signed_mean", data)
     assert all(torch.allclose(mine[n], library[n]) for n in library)
     ours = prune_unstructured(model, 0.6, criterion=taylor_score, data=data, scope="global")
-    theirs = prune_unstructured(model, 0.6, criterion="taylor", data=data, scope="global")
+    theirs = prune_unstructured(model, 0.6, criterion="taylor_signed_mean", data=data, scope="global")
     assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), theirs.state_dict().values()))
     with pytest.raises(ValueError, match="needs data"):
         prune_unstructured(model, 0.5, criterion=taylor_score)           # fn(weight, grad) needs gradients

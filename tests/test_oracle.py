@@ -127,3 +127,17 @@ def test_spearman_matches_the_textbook_formula_and_ignores_monotone_transforms()
         spearman(a, b[:5])
     with pytest.raises(ValueError, match="constant"):
         spearman(a, torch.ones(40))
+
+
+def test_spearman_by_layer_is_pooled_and_within_each_layer():
+    from course.lessons.oracle import spearman_by_layer
+
+    picks = [("a", i) for i in range(5)] + [("b", i) for i in range(5)]
+    truth = torch.tensor([1.0, 2, 3, 4, 5, 10, 20, 30, 40, 50])
+    scores = torch.tensor([5.0, 4, 3, 2, 1, 6, 7, 8, 9, 10])        # layer a reversed, b right, b above a
+    rho = spearman_by_layer(scores, truth, picks)
+    assert list(rho) == ["all", "a", "b"]
+    assert rho["a"] == pytest.approx(-1.0) and rho["b"] == pytest.approx(1.0)
+    assert rho["all"] == pytest.approx(spearman(scores, truth)) and 0 < rho["all"] < 1
+    with pytest.raises(ValueError, match="one entry per pick"):
+        spearman_by_layer(scores[:9], truth, picks)

@@ -109,4 +109,5 @@ def check_taylor_score(fn) -> str:
         i = int((out - want).abs().flatten().argmax())
         fail(f"At flat index {i}: weight {w.flatten()[i].item():.4f}, grad {grad.flatten()[i].item():.4f}, expected "
              f"|w·g| = {want.flatten()[i].item():.4f}, got {out.flatten()[i].item():.4f}.")
-    return "Correct: |w·g| for every weight, the first-order Taylor estimate of the loss change (Molchanov et al.)."
+    return ("Correct: |w·g| for every weight, the first-order estimate of the loss change (taylor_signed_mean in "
+            "the library; Molchanov et al. square it batch by batch).")

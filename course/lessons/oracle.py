@@ -2,7 +2,8 @@
 
 A criterion is a cheap guess of how much the loss rises when a weight is set to zero. The oracle measures it,
 one weight at a time: ΔL_i = L(w with w_i = 0) − L(w) on a fixed batch. Pruning only needs the *order* of the
-weights, so a criterion is judged by Spearman's rank correlation ρ between its scores and |ΔL|.
+weights, so a criterion is judged by Spearman's rank correlation ρ between its scores and |ΔL|: pooled over all
+sampled weights (what a global threshold compares) and within each layer (what local pruning compares).
 Introduced in 04_criteria
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from course import arguments
 from course.inputs import batch_loss
 from course.pruning.targets import prunable_weights
 
-__all__ = ["Pick", "sample_weights", "loss_change", "gather", "rank", "spearman"]
+__all__ = ["Pick", "sample_weights", "loss_change", "gather", "rank", "spearman", "spearman_by_layer"]
 
 #: One weight: (layer name, flat index into that layer's weight).
 Pick = tuple[str, int]
@@ -151,3 +152,18 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     if denom == 0:
         raise ValueError("spearman is undefined when one input is constant (all ranks tied)")
     return float((ra * rb).sum() / denom)
+
+
+def spearman_by_layer(scores: torch.Tensor, truth: torch.Tensor, picks: Sequence[Pick]) -> dict[str, float]:
+    """Spearman ρ pooled over all picks ("all") and within each layer: {"all": ρ, "fc1": ρ, ...}, layers in pick order.
+
+    Pooled ρ rewards a criterion for ranking whole layers right (one layer's weights may all matter more than
+    another's); the per-layer ρ is what a local scope uses, since it compares weights only within a layer.
+    """
+    scores, truth = torch.as_tensor(scores).flatten(), torch.as_tensor(truth).flatten()
+    if not len(scores) == len(truth) == len(picks):
+        raise ValueError(f"scores, truth and picks must have one entry per pick, got {len(scores)}, {len(truth)} and "
+                         f"{len(picks)}")
+    layers = list(dict.fromkeys(name for name, _ in picks))
+    index = {n: torch.tensor([i for i, (name, _) in enumerate(picks) if name == n]) for n in layers}
+    return {"all": spearman(scores, truth), **{n: spearman(scores[i], truth[i]) for n, i in index.items()}}

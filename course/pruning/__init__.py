@@ -4,6 +4,9 @@
     targets.py      what is prunable: every weight matrix of the usual layers    (01_what_is_pruning)
     reparam.py      torch.nn.utils.prune both ways; parametrize refused          (02_unstructured)
     criteria.py     one registry of weight and unit criteria; your own functions  (03_structured, 04_criteria)
+    gradients.py    per-batch and mean gradients of a few batches                 (04_criteria)
+    curvature.py    Gauss-Newton / Fisher diagonals; the "obd" criterion          (04_criteria)
+    lamp.py         the "lamp" criterion (scope "global")                        (05_local_vs_global)
     unstructured.py the selection: per layer, per row or one global threshold     (01, 02, 05)
     nm.py           N:M semi-structured masks (2:4)                               (09_beyond_pruning)
     stats.py        per-layer sparsity, layer collapse                           (01, 05)
@@ -25,6 +28,8 @@ from course.pruning.masks import (
 from course.pruning.targets import Prunable, prunable_layers, prunable_weights, weight_matrices
 from course.pruning.reparam import check_plain, from_torch_prune, to_torch_prune
 from course.pruning.criteria import CRITERIA, UNIT_CRITERIA, Criterion, criterion_for, register, score
+from course.pruning.curvature import fisher_diagonal, ggn_diagonal, hessian_diagonal, obd_scores
+from course.pruning.lamp import lamp_score, lamp_scores
 from course.pruning.stats import LayerCollapseWarning, detect_layer_collapse, layer_sparsity, masked_sparsity
 from course.pruning.unstructured import NotPrunedWarning, prune_unstructured, select, unstructured_masks
 from course.pruning.nm import NMSkipWarning, is_nm_sparse, nm_mask, nm_metadata_bytes, parse_pattern

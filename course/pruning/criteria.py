@@ -5,9 +5,12 @@ A *criterion* scores, a *scope* compares the scores (per layer or globally), a *
     kind      name                 score                                             needs data=
     weights   magnitude            |w|                                               no
               gradient             |g|, g = mean gradient over a few batches         yes
-              taylor               |w·g|                                             yes
+              taylor               (1/B) Σ_b (w·g_b)², g_b = batch b's gradient      yes
+              taylor_signed_mean   |w·g|, g = mean gradient over a few batches       yes
               snip                 |w·g| / Σ_all |w·g|                               yes
               random               u ~ U(0, 1), seeded                               no
+              obd                  ½·h·w², h = Gauss-Newton diagonal (curvature.py)  yes
+              lamp                 w_u² / Σ_{v ≥ u} w_v², scope global (lamp.py)     no
     units     magnitude (or "l1")  Σ_j |W[u, j]|, the L1 norm of the unit's weights  no
               l2                   sqrt(Σ_j W[u, j]²)                                no
               random               u ~ U(0, 1), seeded                               no
@@ -20,8 +23,8 @@ your own function of ONE layer's weight, which the library calls layer by layer:
     fn(weight, grad) -> scores     grad = dL/dW, the mean over the first batches of `data=` (so data= is needed)
 
 For weights the scores are shaped like the weight; for units they are one per output unit, shape (out,). So the
-Taylor score you write in Exercise 04.1 plugs straight in: `prune_unstructured(model, 0.9, criterion=taylor_score,
-data=loader)`.
+first-order score you write in Exercise 04.1 plugs straight in (it is `taylor_signed_mean`):
+`prune_unstructured(model, 0.9, criterion=taylor_score, data=loader)`.
 
 Gradients come from `data=` through a loss of (model, batch): by default cross-entropy on (X, y) pairs; pass
 `loss_fn=fn(model, batch) -> loss` for batches in another form (dicts, (x, mask, y), ...), see `course.inputs`.
@@ -45,16 +48,18 @@ from torch import nn
 
 from course import arguments
 from course.inputs import any_batches, batch_loss
+from course.pruning.gradients import DEFAULT_NUM_BATCHES, accumulate_gradients, per_batch_gradients
+from course.pruning.gradients import targets_of as _targets
 from course.pruning.surgery import Link
-from course.pruning.targets import Prunable, prunable_weights
+from course.pruning.targets import prunable_weights
 
 __all__ = ["Criterion", "CRITERIA", "UNIT_CRITERIA", "ALIASES", "KINDS", "register", "criterion_for", "score",
-           "accumulate_gradients", "magnitude_scores", "gradient_scores", "taylor_scores", "snip_scores",
+           "accumulate_gradients", "per_batch_gradients", "magnitude_scores", "gradient_scores", "taylor_scores",
+           "taylor_signed_mean_scores", "snip_scores",
            "random_scores", "unit_norms", "unit_l1_scores", "unit_l2_scores", "unit_random_scores", "DEFAULT_NUM_BATCHES"]
 
 Scores = dict[str, torch.Tensor]
 KINDS = ("weights", "units")
-DEFAULT_NUM_BATCHES = 4
 
 
 @dataclass(frozen=True)
@@ -147,57 +152,6 @@ def criterion_for(criterion: str | Callable | Criterion, kind: str = "weights") 
     return _REGISTRY[kind][name]
 
 
-def _targets(model: nn.Module, layers: list) -> list[Prunable]:
-    """`layers` as Prunables: Prunables as they are; surgery `Link`s and (name, module) pairs as that module's weight."""
-    modules = dict(model.named_modules())
-    out = []
-    for item in layers:
-        if isinstance(item, Prunable):
-            out.append(item)
-        else:
-            name = item.layer if isinstance(item, Link) else item[0]
-            out.append(Prunable(name, name, modules[name], "weight"))
-    return out
-
-
-def accumulate_gradients(model: nn.Module, layers: list, data: Any, *, loss_fn: Callable | None = None,
-                         num_batches: int = DEFAULT_NUM_BATCHES, seed: int = 0) -> Scores:
-    """g = (1/B) Σ_b ∂L_b/∂w over the first `num_batches` batches: the gradient of the mean loss on that data.
-
-    We average the signed gradients and take |·| afterwards (|mean g|, not mean |g|): the first-order Taylor term
-    ΔL ≈ g·Δw needs the gradient of the loss on the data, and per-batch noise that cancels out should not count.
-    L_b = `course.inputs.batch_loss(loss_fn)(model, batch)` (cross-entropy on (X, y) pairs by default). Runs on a deep
-    copy in train mode with its own seeded random state (dropout draws the same masks for the same `seed`, and the
-    caller's global generator is not advanced); frozen weights (requires_grad=False) are scored too. A weight the
-    loss does not reach has no gradient: ValueError naming it.
-    """
-    if data is None:
-        raise ValueError("this criterion needs gradients: pass data= (a DataLoader or an iterable of (X, y) batches)")
-    num_batches = arguments.integer(num_batches, "num_batches", low=1)
-    loss = batch_loss(loss_fn)
-    targets = _targets(model, layers)
-    work = copy.deepcopy(model).train()
-    weights = [work.get_submodule(t.module_name)._parameters[t.attr] for t in targets]
-    for w in weights:
-        w.requires_grad_(True)                          # frozen layers get a gradient on the copy
-    totals: list[torch.Tensor | None] = [None] * len(weights)
-    seen = 0
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        with torch.enable_grad():
-            for batch in any_batches(data, limit=num_batches):
-                grads = torch.autograd.grad(loss(work, batch), weights, allow_unused=True)
-                totals = [g if t is None else t if g is None else t + g for t, g in zip(totals, grads)]
-                seen += 1
-    if seen == 0:
-        raise ValueError("data= yielded no batches")
-    missing = [t.name for t, total in zip(targets, totals) if total is None]
-    if missing:
-        raise ValueError(f"no gradient reaches {missing}: the loss does not use them. Exclude them (exclude={missing}) "
-                         f"or check loss_fn")
-    return {t.name: (total / seen).detach() for t, total in zip(targets, totals)}
-
-
 # --- weights: scores shaped like each weight ----------------------------------------------------------------
 
 @register("magnitude", "weights")
@@ -221,15 +175,32 @@ def gradient_scores(model: nn.Module, layers: list, *, data: Any = None, **kw: A
 
 @register("taylor", "weights", needs_data=True)
 def taylor_scores(model: nn.Module, layers: list, *, data: Any = None, **kw: Any) -> Scores:
-    """Taylor: score = |w·g| ≈ |L(w) − L(w with this weight zeroed)|, first order (Molchanov et al. 2017, 2019)."""
+    """Taylor (Molchanov et al. 2019): score = (1/B) Σ_b (w·g_b)², g_b the gradient of batch b's loss.
+
+    Squared per batch, then averaged over the B batches, as in the authors' code (NVlabs/Taylor_pruning,
+    pruning_engine.py accumulates `(w * w.grad) ** 2` per mini-batch). E_b[(w·g_b)²] = (w·ḡ)² + w²·Var(g_b): at a
+    trained minimum the mean gradient ḡ vanishes, the batch-to-batch noise remains, and it grows with w².
+    """
+    totals, seen = {}, 0
+    for grads in per_batch_gradients(model, layers, data, **kw):
+        for name, layer in layers:
+            term = (layer.weight.detach() * grads[name]).square()
+            totals[name] = totals[name] + term if name in totals else term
+        seen += 1
+    return {n: t / seen for n, t in totals.items()}
+
+
+@register("taylor_signed_mean", "weights", needs_data=True)
+def taylor_signed_mean_scores(model: nn.Module, layers: list, *, data: Any = None, **kw: Any) -> Scores:
+    """Signed-mean Taylor: score = |w·ḡ|, ḡ the mean signed gradient over a few batches (not Molchanov's estimator)."""
     grads = accumulate_gradients(model, layers, data, **kw)
     return {n: (layer.weight.detach() * grads[n]).abs() for n, layer in layers}
 
 
 @register("snip", "weights", needs_data=True)
 def snip_scores(model: nn.Module, layers: list, *, data: Any = None, **kw: Any) -> Scores:
-    """SNIP connection sensitivity: s = |w·g| / Σ_all |w·g| (Lee et al. 2019). Meant for pruning at init."""
-    raw = taylor_scores(model, layers, data=data, **kw)
+    """SNIP connection sensitivity: s = |w·g| / Σ_all |w·g|, g the mean gradient (Lee et al. 2019). Meant for init."""
+    raw = taylor_signed_mean_scores(model, layers, data=data, **kw)
     total = sum(s.sum() for s in raw.values())
     total = total if float(total) > 0 else torch.tensor(1.0)
     return {n: s / total for n, s in raw.items()}

@@ -217,8 +217,8 @@ def prune_unstructured(model: nn.Module, sparsity: float, *, criterion: str | Ca
     emptied = [name for name, m in masks.items() if not m.any()]
     if emptied:
         warnings.warn(f"layer collapse: {emptied} lost every weight (scope {scope!r}, sparsity {sparsity}); the "
-                      f"output may no longer depend on the input. See detect_layer_collapse; min_density= or a local "
-                      f"scope prevents it", LayerCollapseWarning, stacklevel=2)
+                      f"output may no longer depend on the input. See detect_layer_collapse; min_density=, "
+                      f"criterion='lamp' or a local scope prevents it", LayerCollapseWarning, stacklevel=2)
     out = apply_masks(model if inplace else copy.deepcopy(model), masks, inplace=True)
     _warn_unpruned(out, sparsity, include, exclude)
     return out
