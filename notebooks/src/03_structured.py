@@ -529,7 +529,7 @@ print(f"reduction: {conv_flops(vgg.conv4, hw) / conv_flops(slim['VGGSmall'].conv
 from course import slim_sweep
 
 MIN_RUN_TIME = fast(0.2, 0.05)   # seconds of repeated runs per median
-ROUNDS = fast(3, 1)              # interleaved rounds, each on a fresh copy; the best one counts
+ROUNDS = fast(2, 1)              # interleaved rounds, each on a fresh copy; the best one counts
 RATIOS = fast([0.25, 0.5, 0.7], [0.3, 0.6])
 sweep = {name: slim_sweep(model, RATIOS, [1, 256], min_run_time=MIN_RUN_TIME, rounds=ROUNDS)
          for name, model in (("LeNet-5", lenet), ("VGGSmall", vgg))}

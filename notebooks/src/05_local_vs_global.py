@@ -92,7 +92,7 @@ tables = {scope: layer_sparsity(model) for scope, model in scoped.items()}
 acc_at_s = {scope: evaluate(model, test_loader) for scope, model in scoped.items()}
 layers = tables["local"].names
 sizes = {r.name: r.weights for r in tables["local"]}
-mean_abs = {name: float(m.weight.abs().mean()) for name, m in dense.named_children() if name in layers}
+mean_abs = {name: float(m.weight.detach().abs().mean()) for name, m in dense.named_children() if name in layers}
 print(tables["global"])
 for name in layers:
     print(f"{name}: {sizes[name]:>7,} weights ({sizes[name] / sum(sizes.values()):5.1%} of all), "
