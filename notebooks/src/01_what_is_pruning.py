@@ -85,7 +85,7 @@ for name, w in layers.items():
 # %% [markdown]
 # A weight close to zero barely changes the layer's output: its input is multiplied by almost nothing. That makes
 # the **magnitude** |w| the simplest guess at a weight's importance, and the criterion Han et al. (NeurIPS 2015)
-# used to prune large networks. LeCun et al. (NeurIPS 1990) estimated importance from the loss's curvature instead.
+# used to prune large networks. LeCun et al. (NIPS 1989) estimated importance from the loss's curvature instead.
 # Notebook 04 compares such criteria.
 #
 # ## 2 · A mask by hand
@@ -477,7 +477,7 @@ check_largest_sparsity_within(largest_within)
 # %% [markdown]
 # ## References
 #
-# - Y. LeCun, J. S. Denker, S. A. Solla. *Optimal Brain Damage.* NeurIPS 1990 (NIPS 2, presented 1989).
+# - Y. LeCun, J. S. Denker, S. A. Solla. *Optimal Brain Damage.* NIPS 1989.
 # - S. Han, J. Pool, J. Tran, W. J. Dally. *Learning both Weights and Connections for Efficient Neural Networks.*
 #   NeurIPS 2015.
 # - J. Frankle, M. Carbin. *The Lottery Ticket Hypothesis: Finding Sparse, Trainable Neural Networks.* ICLR 2019.

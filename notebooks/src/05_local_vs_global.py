@@ -353,9 +353,13 @@ show(lamp_score)
 
 # %% [markdown]
 # The scan measures accuracy on 16 batches of training images, so that the test set stays for the final comparison.
+# Its mechanism is short: for each layer and each sparsity, prune that one layer of a copy, measure, move on.
 
 # %%
 from course import sensitivity_scan
+show(sensitivity_scan)
+
+# %%
 SCAN = fast([0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995], [0.5, 0.9, 0.99, 0.999, 0.9995])
 batches = list(itertools.islice(train_loader, 16))                        # 16 × 128 training images
 scan_data = (torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches]))
