@@ -319,3 +319,12 @@ def test_gradual_pruning_measures_right_after_each_prune():
     assert all(h["metric"] is not None for h in history)
     with pytest.raises(TypeError, match="evaluate"):
         GradualPruning(0.5, end_step=4, evaluate="accuracy")
+
+
+def test_iterative_pruning_hides_its_bar_with_progress_false(capsys):
+    iterative_pruning(mlp(), 0.5, steps=2, finetune=None, progress=False)
+    assert "iterative pruning" not in capsys.readouterr().err
+    iterative_pruning(mlp(), 0.5, steps=2, finetune=None)
+    assert "iterative pruning" in capsys.readouterr().err
+    with pytest.raises(TypeError, match="progress"):
+        iterative_pruning(mlp(), 0.5, steps=2, finetune=None, progress="False")

@@ -74,20 +74,21 @@ def one_shot(model: nn.Module, sparsity: float, finetune: Callable | None = None
 
 def iterative_pruning(model: nn.Module, final_sparsity: float, *, steps: int, finetune: Callable | None,
                       schedule: str = "geometric", evaluate: Callable[[nn.Module], float] | None = None,
-                      **prune_kwargs: Any) -> tuple[nn.Module, list[dict]]:
+                      progress: bool = True, **prune_kwargs: Any) -> tuple[nn.Module, list[dict]]:
     """Prune → fine-tune, `steps` times, to the targets of `step_sparsities` (Han et al. 2015); (model, history).
 
     history[k] = {"step", "target", "sparsity" (achieved, over the pruned layers), "pruned_metric" (evaluate(model)
     right after step k's prune, before its fine-tuning), "metric" (evaluate(model) after it)}, None without
-    `evaluate`; row 0 is the starting model. `finetune=None` skips fine-tuning.
+    `evaluate`; row 0 is the starting model. `finetune=None` skips fine-tuning. `progress=False` hides the bar.
     """
     targets = step_sparsities(final_sparsity, steps, schedule)
+    progress = arguments.boolean(progress, "progress")
     finetune = arguments.function(finetune, "finetune", signature="finetune(model)", none=True)
     prune_kwargs.pop("inplace", None)
     current = copy.deepcopy(model)
     history = [{"step": 0, "target": 0.0, "sparsity": masked_sparsity(current), "pruned_metric": None,
                 "metric": evaluate(current) if evaluate else None}]
-    for k, target in enumerate(tqdm(targets, desc="iterative pruning", leave=False), start=1):
+    for k, target in enumerate(tqdm(targets, desc="iterative pruning", leave=False, disable=not progress), start=1):
         current = prune_unstructured(current, target, inplace=True, **prune_kwargs)
         pruned_metric = evaluate(current) if evaluate else None                  # the damage of this prune alone
         if finetune is not None:
