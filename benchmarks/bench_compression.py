@@ -122,9 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     p = benchkit.parser(__doc__.splitlines()[0])
     p.add_argument("--only", default=",".join(PARTS), help=f"comma-separated subset of {list(PARTS)}")
     args = p.parse_args(argv)
-    parts = [x.strip() for x in args.only.split(",") if x.strip()]
-    if not parts or set(parts) - set(PARTS):
-        p.error(f"--only takes a comma-separated subset of {list(PARTS)}, got {args.only!r}")
+    parts = benchkit.only(p, args.only, PARTS)
     out = benchkit.setup(args)
     meta = benchkit.start_meta(args)
     sections, tables, summary, cache = [], {}, [], {}

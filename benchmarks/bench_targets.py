@@ -231,9 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=ta.BUDGET_S, help="(a) fine-tuning budget in seconds")
     p.add_argument("--vgg-epochs", type=int, default=2, help="(b) fine-tuning epochs of the pruned VGG")
     args = p.parse_args(argv)
-    parts = [x.strip() for x in args.only.split(",") if x.strip()]
-    if not parts or set(parts) - set(PARTS):
-        p.error(f"--only takes a comma-separated subset of {list(PARTS)}, got {args.only!r}")
+    parts = benchkit.only(p, args.only, PARTS)
     if not args.datasets or set(args.datasets.split(",")) - set(DATASETS):
         p.error(f"--datasets takes a comma-separated subset of {list(DATASETS)}, got {args.datasets!r}")
     if set(args.methods.split(",")) - set(ta.METHODS):

@@ -54,6 +54,14 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def only(parser: argparse.ArgumentParser, value: str, known: Sequence[str]) -> list[str]:
+    """The parts named in `--only` (a comma-separated subset of `known`); a parser error names the choices."""
+    parts = [x.strip() for x in value.split(",") if x.strip()]
+    if not parts or set(parts) - set(known):
+        parser.error(f"--only takes a comma-separated subset of {list(known)}, got {value!r}")
+    return parts
+
+
 def steady_malloc() -> bool:
     """Ask glibc malloc to keep freed memory (no mmap below 32 MB, no trimming); True if it took effect.
 
