@@ -185,18 +185,20 @@ def finetuner(loader: Iterable, *, epochs: int = 1, lr: float = 0.01, **train_kw
 
 def gradual_pruning(model: nn.Module, final_sparsity: float, train_loader: Iterable, *, epochs: int,
                     lr: float = 0.01, optimizer: str = "sgd", momentum: float = 0.9, weight_decay: float = 0.0,
-                    initial_sparsity: float = 0.0, begin_step: int = 0, end_step: int | None = None,
-                    frequency: int | None = None, loss_fn: Callable | None = None,
+                    schedule: str = "constant", initial_sparsity: float = 0.0, begin_step: int = 0,
+                    end_step: int | None = None, frequency: int | None = None, loss_fn: Callable | None = None,
                     evaluate: Callable[[nn.Module], float] | None = None, progress: bool = True,
                     **prune_kwargs: Any) -> tuple[nn.Module, list[dict]]:
     """Train `epochs` epochs while pruning every `frequency` optimizer steps to `cubic_sparsity(t)` (Zhu & Gupta 2017).
 
     `train(...)` with `GradualPruning` as its per-step callback, on a copy of `model`. Defaults: end_step = 75% of
-    all steps (the rest fine-tunes at s_f), frequency = 1/10 of the pruning window. `prune_kwargs` go to
-    `prune_unstructured` (gradient criteria score on `train_loader` unless `data=` is given). Returns (model,
-    history): one row per pruning event ("event": "prune", "metric" = evaluate(model) right after that prune) and per
-    epoch end ("event": "epoch", with "loss" the mean step loss of the epoch and "metric" = evaluate(model)); the
-    metrics are None without `evaluate`.
+    all steps (the rest fine-tunes at s_f), frequency = 1/10 of the pruning window. `schedule` is train's learning
+    rate schedule over all `epochs`: "constant" (Zhu & Gupta's fine-tuning), or "cosine" from the dense recipe's
+    own `lr`, i.e. pruning inside a re-run of the training schedule (learning-rate rewinding, Renda et al. 2020).
+    `prune_kwargs` go to `prune_unstructured` (gradient criteria score on `train_loader` unless `data=` is given).
+    Returns (model, history): one row per pruning event ("event": "prune", "metric" = evaluate(model) right after
+    that prune) and per epoch end ("event": "epoch", with "loss" the mean step loss of the epoch and "metric" =
+    evaluate(model)); the metrics are None without `evaluate`.
     """
     epochs = arguments.integer(epochs, "epochs", low=1)
     total = epochs * len(train_loader)
@@ -208,24 +210,25 @@ def gradual_pruning(model: nn.Module, final_sparsity: float, train_loader: Itera
     frequency = max(1, (end_step - begin_step) // 10) if frequency is None else frequency
     arguments.choice(optimizer, OPTIMIZERS, "optimizer")
     prune_kwargs.setdefault("data", train_loader)
-    schedule = GradualPruning(final_sparsity, initial_sparsity=initial_sparsity, begin_step=begin_step,
-                              end_step=end_step, frequency=frequency, evaluate=evaluate, **prune_kwargs)
+    pruner = GradualPruning(final_sparsity, initial_sparsity=initial_sparsity, begin_step=begin_step,
+                            end_step=end_step, frequency=frequency, evaluate=evaluate, **prune_kwargs)
     net = copy.deepcopy(model)
     epoch_losses: list[float] = []
 
     def on_step(net: nn.Module, *, step: int, epoch: int, loss: float) -> None:
         epoch_losses.append(loss)
-        schedule(net, step=step, epoch=epoch, loss=loss)
+        pruner(net, step=step, epoch=epoch, loss=loss)
 
     def on_epoch(net: nn.Module, *, epoch: int, history: History) -> None:
-        schedule.history.append({"event": "epoch", "step": epoch * len(train_loader), "epoch": epoch,
-                                 "target": schedule.target, "sparsity": masked_sparsity(net),
-                                 "loss": sum(epoch_losses) / len(epoch_losses),
-                                 "metric": evaluate(net) if evaluate else None})
+        pruner.history.append({"event": "epoch", "step": epoch * len(train_loader), "epoch": epoch,
+                               "target": pruner.target, "sparsity": masked_sparsity(net),
+                               "loss": sum(epoch_losses) / len(epoch_losses),
+                               "metric": evaluate(net) if evaluate else None})
         epoch_losses.clear()
 
-    schedule(net, step=0)                                                      # t = 0 is a pruning step too
+    pruner(net, step=0)                                                        # t = 0 is a pruning step too
     train(net, train_loader, epochs=epochs, lr=lr, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay,
-          device=model_device(net), progress=progress, loss_fn=loss_fn, on_step=on_step, on_epoch=on_epoch)
+          schedule=schedule, device=model_device(net), progress=progress, loss_fn=loss_fn, on_step=on_step,
+          on_epoch=on_epoch)
     net.zero_grad(set_to_none=True)
-    return net, schedule.history
+    return net, pruner.history

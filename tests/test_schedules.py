@@ -181,11 +181,32 @@ def test_gradual_pruning_trains():
     assert losses[-1] < losses[0]
 
 
+def test_gradual_pruning_cosine_is_pruning_inside_one_cosine_run():
+    """schedule="cosine" (learning-rate rewinding): the same as train(schedule="cosine") with the callback."""
+    import copy
+    from course.training import train
+    data = loader(6)
+    out, _ = gradual_pruning(mlp(), 0.7, data, epochs=3, lr=0.05, schedule="cosine", end_step=6, frequency=2,
+                             progress=False)
+    by_hand = copy.deepcopy(mlp())
+    pruner = GradualPruning(0.7, end_step=6, frequency=2, data=data)
+    pruner(by_hand, step=0)
+    train(by_hand, data, epochs=3, lr=0.05, schedule="cosine", progress=False,
+          on_step=lambda net, step, epoch, loss: pruner(net, step=step, epoch=epoch, loss=loss))
+    for a, b in zip(out.parameters(), by_hand.parameters()):
+        assert torch.equal(a, b)
+    constant, _ = gradual_pruning(mlp(), 0.7, data, epochs=3, lr=0.05, end_step=6, frequency=2, progress=False)
+    assert not all(torch.equal(a, b) for a, b in zip(out.parameters(), constant.parameters()))
+    assert masked_sparsity(out) == pytest.approx(0.7, abs=0.01)
+
+
 def test_gradual_pruning_validation():
     with pytest.raises(ValueError, match="end_step"):
         gradual_pruning(mlp(), 0.5, loader(2), epochs=1, end_step=5, progress=False)
     with pytest.raises(ValueError, match="'sgd', 'adam'"):
         gradual_pruning(mlp(), 0.5, loader(2), epochs=1, optimizer="rmsprop", progress=False)
+    with pytest.raises(ValueError, match="'constant', 'cosine'"):
+        gradual_pruning(mlp(), 0.5, loader(2), epochs=1, schedule="step", progress=False)
 
 
 # ---------------------------------------------------------------- lottery ticket
