@@ -165,3 +165,13 @@ def test_tied_parameters_keep_one_original():
     assert torch.equal(torch_form[0].weight, dense[0].weight * mask)
     x = torch.randn(3, 6)
     assert torch.equal(torch_form(x), ours(x))
+
+
+def test_prunable_layers_refuses_a_model_torch_prune_reparametrised_by_name():
+    """Its weights are no parameters any more: listing nothing would make every sparsity read 0, silently."""
+    model = pruned_by_torch(dense_model(), 0.5, "local")
+    with pytest.raises(ValueError, match=r"fc1\.weight.*from_torch_prune"):
+        prunable_layers(model)
+    with pytest.raises(ValueError, match="torch.nn.utils.prune.remove"):
+        prune_unstructured(model, 0.9)
+    assert [n for n, _ in prunable_layers(from_torch_prune(model))] == ["fc1", "fc2", "fc3"]

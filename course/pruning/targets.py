@@ -21,6 +21,7 @@ from torch.nn.parameter import UninitializedParameter
 
 from course import arguments
 from course.pruning.masks import mask_name, owners, weight_key
+from course.pruning.reparam import check_plain
 
 __all__ = ["LAYERS", "Prunable", "weight_matrices", "prunable_weights", "prunable_layers"]
 
@@ -118,7 +119,10 @@ def _split_include(include: Iterable | None) -> tuple[tuple[type, ...], set[str]
 def prunable_weights(model: nn.Module, *, include: Iterable | None = None, exclude: Iterable[str] = ()
                      ) -> list[Prunable]:
     """The weights pruning may touch: the default layers' weight matrices (see the module docstring), plus `include`
-    (layer types or names), minus `exclude` (keys, parameter names or module names); unknown names: ValueError."""
+    (layer types or names), minus `exclude` (keys, parameter names or module names); unknown names: ValueError.
+    A weight another mechanism recomputes (torch.nn.utils.prune, parametrize) is no parameter any more, so it would
+    silently drop out of the list: such a model is refused by name (`check_plain`) instead."""
+    check_plain(model)
     exclude = set(arguments.names(exclude, "exclude"))
     include_types, include_names = _split_include(include)
     places = owners(model)
