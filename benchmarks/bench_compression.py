@@ -82,8 +82,8 @@ def part_e1(args, cache: dict) -> tuple[list[str], dict[str, Table], list[dict]]
             "MNIST, gradual global magnitude pruning at a constant lr 0.06 for 20 epochs; Fashion-MNIST, gradual "
             "pruning over the first 30% of a re-run of the dense recipe's cosine schedule (SGD lr 0.05, weight decay "
             "1e-4, 20 epochs: learning-rate rewinding, Renda et al. 2020), after a first grid that fine-tuned at a "
-            "constant lr 0.01 missed (61.3×, −1.13 pp at 69ec867; on validation its result did not depend on the "
-            "sparsity from 80% to 95%, so the recovery recipe was the limit). Then k-means per layer, 2 epochs of centroid fine-tuning "
+            "constant lr 0.01 missed (61.3×, −1.13 pp at 69ec867; on one seed's validation split its result did not "
+            "depend on the sparsity from 80% to 95%, which pointed at the recovery recipe). Then k-means per layer, 2 epochs of centroid fine-tuning "
             "(lr 1e-3), the bitmask_codebook form and xz.")
     return [head] + sections, tables, summary
 

@@ -11,12 +11,12 @@ data/checkpoints/local/ under their own dataset variant). Test accuracy is read 
      models (mean test drop, mean file size) and shown on the shipped baseline (fine-tuned on every training image).
      Each file is loaded back and must give identical outputs.
      History: the first Fashion-MNIST grid (fine-tuning at a constant lr 0.01 + 10 cosine epochs, 94-95%) chose
-     95% + 3-bit under an earlier rule and MISSED (61.3x, -1.13 pp; benchmarks/results/compression.md at 69ec867).
+     95% + 3-bit by the same rule and MISSED (61.3x, -1.13 pp; benchmarks/results/compression.md at 69ec867).
      On seed 0's validation split that recipe ended at 90.0-90.2% whether it pruned to 80%, 90% or 95% (dense
-     90.7%), and its constant-lr phase pulled even the unpruned model down to 89.8-90.5% before its cosine tail
-     brought it back to 90.6%: the recovery recipe, not the capacity, was the limit. The second grid prunes inside
-     a re-run of the dense recipe's own cosine schedule instead (learning-rate rewinding, Renda et al. 2020), the
-     ramp over its first 30% (seed 0, 95%: 90.5% against 90.2%).
+     90.7%; one run each), which pointed at the recovery recipe rather than the capacity. The second grid prunes
+     inside a re-run of the dense recipe's own cosine schedule instead (learning-rate rewinding, Renda et al. 2020),
+     the ramp over its first 30%. Over 3 seeds it gained little on validation at equal sparsity and bits (95% +
+     4-bit: -0.68 against -0.83 pp), and its pick (96% + 4-bit) still missed on test (-0.76 pp).
 (e2) 2:4 against 50% unstructured (local and global) on the same layers (LeNet-5: its Linear layers; 2:4 cannot take
      convolutions with 1 and 6 input channels), one-shot and after a short fine-tune whose learning rate is chosen on
      validation (mean over methods and seeds); judged on the mean test accuracy over 3 seeds.
