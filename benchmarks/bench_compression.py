@@ -51,14 +51,13 @@ def part_e1(args, cache: dict) -> tuple[list[str], dict[str, Table], list[dict]]
         denses, loaders = _seeds("lenet300", ds, args, cache)
         grid = {"sparsities": (0.95,), "bits": (4,), "epochs": 1, "lr": 0.06} if args.quick else None
         rows = tc.e1_grid(ds, denses, loaders, quick=args.quick, grid=grid)
+        chosen, selection = tc.select(rows, len(loaders[next(iter(loaders))][1].dataset))
         all_loaders = benchkit.loaders(ds, quick=args.quick)
         shipped, _ = benchkit.baseline("lenet300", ds, wait=args.wait,
                                        quick_loader=all_loaders[0] if args.quick else None)
-        dense_bytes = size_bytes(shipped, "dense")
-        chosen, selection = tc.select(rows, len(loaders[next(iter(loaders))][1].dataset))
         template = build_model("lenet300", tuple(all_loaders[0].dataset.images.shape[1:]))
         final, verdict = tc.e1_final(rows, chosen, shipped, (all_loaders[0], None, all_loaders[1]), template, folder,
-                                     dense_bytes, quick=args.quick)
+                                     size_bytes(shipped, "dense"), quick=args.quick)
         grid_table = Table(["seed", "recipe", "dense val", "pruned val", "val", "xz bytes", "prune s"],
                            [(r["seed"], r["recipe"].name, r["dense_val"], r["pruned_val"], r["val"], r["bytes"],
                              r["prune_s"]) for r in rows], title=f"(e1) {label}: every recipe on every seed",
@@ -77,14 +76,14 @@ def part_e1(args, cache: dict) -> tuple[list[str], dict[str, Table], list[dict]]
     head = (f"## (e1) ≥ {tc.E1_RATIO:.0f}× smaller, within {tc.E1_PP} pp (pruning + k-means + xz)\n\n"
             "Dense models trained without the validation images (seeds 0-2); recipes chosen on validation by the "
             f"pre-declared rule (smallest mean file with mean validation drop ≤ {tc.SELECT_PP} pp, ties within one "
-            "standard error to more bits); test read once for the chosen recipe. The shipped baseline (trained on every "
-            "training image) is shown with the same recipe, fine-tuned on every training image. Pruning recipes: "
+            "standard error to more bits); test read once for the chosen recipe. The shipped baseline (trained on "
+            "every training image) is shown with the same recipe, fine-tuned on every training image. Pruning recipes: "
             "MNIST, gradual global magnitude pruning at a constant lr 0.06 for 20 epochs; Fashion-MNIST, gradual "
             "pruning over the first 30% of a re-run of the dense recipe's cosine schedule (SGD lr 0.05, weight decay "
             "1e-4, 20 epochs: learning-rate rewinding, Renda et al. 2020), after a first grid that fine-tuned at a "
             "constant lr 0.01 missed (61.3×, −1.13 pp at 69ec867; on one seed's validation split its result did not "
-            "depend on the sparsity from 80% to 95%, which pointed at the recovery recipe). Then k-means per layer, 2 epochs of centroid fine-tuning "
-            "(lr 1e-3), the bitmask_codebook form and xz.")
+            "depend on the sparsity from 80% to 95%, which pointed at the recovery recipe). Then k-means per layer, "
+            "2 epochs of centroid fine-tuning (lr 1e-3), the bitmask_codebook form and xz.")
     return [head] + sections, tables, summary
 
 

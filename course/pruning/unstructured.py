@@ -28,7 +28,6 @@ from course import arguments
 from course.pruning.criteria import DEFAULT_NUM_BATCHES, criterion_for
 from course.pruning.masks import apply_masks
 from course.pruning.nm import nm_masks, parse_pattern
-from course.pruning.reparam import check_plain
 from course.pruning.stats import LayerCollapseWarning
 from course.pruning.targets import Prunable, prunable_weights, weight_matrices
 
@@ -204,8 +203,7 @@ def prune_unstructured(model: nn.Module, sparsity: float, *, criterion: str | Ca
     elif min_density is not None and scope == "row":
         raise ValueError("min_density applies to the local and global scopes; scope 'row' already keeps the same "
                          "fraction of every row")
-    check_plain(model)
-    layers = prunable_weights(model, include=include, exclude=exclude)    # raises on unknown names
+    layers = prunable_weights(model, include=include, exclude=exclude)    # refuses unknown names, torch-pruned weights
     if not layers:
         raise ValueError("model has no prunable layers (Linear, Conv, attention or recurrent weights) outside "
                          "`exclude`; pass include=[...] to prune other layers")
