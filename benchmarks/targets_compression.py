@@ -17,6 +17,8 @@ data/checkpoints/local/ under their own dataset variant). Test accuracy is read 
      inside a re-run of the dense recipe's own cosine schedule instead (learning-rate rewinding, Renda et al. 2020),
      the ramp over its first 30%. Over 3 seeds it gained little on validation at equal sparsity and bits (95% +
      4-bit: -0.68 against -0.83 pp), and its pick (96% + 4-bit) still missed on test (-0.76 pp).
+     `e1_control` then measures what the pruning recipe alone costs on validation at CONTROL_SPARSITIES (0%: the
+     schedule with nothing pruned) beside the grid's sparsities, the ones a file within 60x needs.
 (e2) 2:4 against 50% unstructured (local and global) on the same layers (LeNet-5: its Linear layers; 2:4 cannot take
      convolutions with 1 and 6 input channels), one-shot and after a short fine-tune whose learning rate is chosen on
      validation (mean over methods and seeds); judged on the mean test accuracy over 3 seeds.
@@ -52,6 +54,7 @@ VAL_FRACTION = 0.1
 SEEDS = (0, 1, 2)
 SELECT_PP = 0.25                 # (e1) selection: mean validation drop at most this, smallest file
 E1_RATIO, E1_PP = 60.0, 0.5      # (e1) target: >= 60x smaller, within 0.5 pp of dense (test, mean of seeds)
+CONTROL_SPARSITIES = (0.0, 0.8)  # (e1) control: pruning alone at these too, beside the grid's sparsities
 E2_PP = 0.5                      # (e2) target: 2:4 within 0.5 pp of 50% unstructured after fine-tuning
 
 
@@ -191,6 +194,34 @@ def e1_grid(dataset: str, denses: dict[int, nn.Module], loaders: dict[int, tuple
                              "test": evaluate(q, test_loader), "bytes": xz_bytes_of(q), "prune_s": prune_s,
                              "model": q})
     return rows
+
+
+def e1_control(dataset: str, denses: dict[int, nn.Module], loaders: dict[int, tuple], rows: list[dict], *,
+               quick: bool = False, grid: dict | None = None) -> tuple[Table, dict]:
+    """What pruning alone costs on validation, before any quantization, against the sparsity: the grid's pruning
+    recipe at CONTROL_SPARSITIES (0% = the recovery schedule with nothing pruned, the control for the recipe itself)
+    beside the grid's own sparsities (their `pruned_val`, already measured). One row per sparsity, mean of the seeds."""
+    grid = dict(grid or GRIDS[dataset])
+    grid.pop("sparsities"), grid.pop("bits")
+    if quick:
+        grid |= {"epochs": 1, "cosine": 0}
+    drops: dict[float, dict[int, float]] = {}
+    for seed, dense in denses.items():
+        train_loader, val_loader, _ = loaders[seed]
+        dense_val = evaluate(dense, val_loader)
+        for s in CONTROL_SPARSITIES[:1] if quick else CONTROL_SPARSITIES:
+            drops.setdefault(s, {})[seed] = 100 * (evaluate(prune(dense, Recipe(s, 0, **grid), train_loader, seed),
+                                                            val_loader) - dense_val)
+    for r in rows:
+        drops.setdefault(r["recipe"].sparsity, {})[r["seed"]] = 100 * (r["pruned_val"] - r["dense_val"])
+    out = [(f"{s:.0%}", statistics.mean(d.values()), statistics.stdev(d.values()) if len(d) > 1 else 0.0,
+            ", ".join(f"{v:+.2f}" for _, v in sorted(d.items())), len(d)) for s, d in sorted(drops.items())]
+    table = Table(["sparsity", "Δ val pp (mean)", "std pp", "per seed", "seeds"], out,
+                  title="(e1) control: what pruning alone costs on validation (before quantization)",
+                  formats={"Δ val pp (mean)": "+.2f", "std pp": ".2f"},
+                  note="the grid's pruning recipe, stopped before k-means; 0% runs the same schedule and prunes "
+                       "nothing (the recipe's own effect); against each seed's dense model")
+    return table, {f"{s:.0%}": statistics.mean(d.values()) for s, d in sorted(drops.items())}
 
 
 def select(rows: list[dict], n_val: int) -> tuple[Recipe, Table]:

@@ -280,11 +280,13 @@ def test_compression_target_runs_end_to_end_on_tiny_inputs(tmp_path):
     assert bcmp.main(["--quick", "--out", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "compression.json").read_text())
     measures = [r["measure"] for r in data["summary"]]
-    assert sum(m.startswith("(e1)") for m in measures) == 2 and sum(m.startswith("(e2)") for m in measures) == 3
+    assert sum(m.startswith("(e1)") for m in measures) == 4 and sum(m.startswith("(e2)") for m in measures) == 3
     assert any(m.startswith("(e3)") for m in measures)
     for ds in ("mnist", "fashion-mnist"):
         final = data["tables"][f"e1_{ds}"]
         assert all(row[-1] is True for row in final["rows"])              # every file loads back identically
+        control = data["tables"][f"e1_{ds}_control"]                     # pruning alone: 0% (the recipe's control)
+        assert [r[0] for r in control["rows"]] == ["0%", "95%"] and all(r[-1] == 2 for r in control["rows"])
     # the selection rule: the smallest file within SELECT_PP; at its sparsity, more bits when within one SE
     def rec(s, b, v, n):
         return {"recipe": tc.Recipe(s, b, 1, 0.1), "val": v, "dense_val": 0.9, "bytes": n}
